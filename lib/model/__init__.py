@@ -1,0 +1,1 @@
+"""Layers, blocks, initializers, normalizations, losses and optimizers for Faceswap plugins."""

@@ -1,0 +1,84 @@
+"""Utilities that Faceswap plugin files import from ``lib.utils``."""
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+
+import keras
+
+from lib.errors import FaceswapError
+
+__all__ = ["FaceswapError", "get_backend", "get_keras_version", "get_module_objects"]
+
+_BACKENDS = ("apple_silicon", "cpu", "directml", "nvidia", "rocm")
+
+
+def get_backend() -> str:
+    """The hardware backend Faceswap is running on, in lower case.
+
+    One of ``"cpu"``, ``"nvidia"``, ``"rocm"``, ``"apple_silicon"`` or ``"directml"``, as in
+    Faceswap. The environment variable ``FACESWAP_BACKEND`` wins when set. Otherwise the devices
+    that Keras' active backend sees decide: any GPU gives ``"nvidia"`` (``"rocm"`` for a ROCm
+    build of PyTorch), anything else ``"cpu"``.
+
+    Faceswap compat: Faceswap reads the backend from its own ``config/.faceswap`` file written by
+    its installer; we have no installer, so we detect it (see docs/differences.md).
+
+    Raises
+    ------
+    FaceswapError
+        If ``FACESWAP_BACKEND`` holds an unknown value.
+    """
+    forced = os.environ.get("FACESWAP_BACKEND")
+    if forced:
+        value = forced.strip().lower()
+        if value not in _BACKENDS:
+            raise FaceswapError(
+                f"The environment variable FACESWAP_BACKEND is set to {forced!r}, which is not a "
+                f"Faceswap backend. Expected one of {sorted(_BACKENDS)}. Unset it to detect the "
+                "backend automatically.")
+        return value
+    if not any(("gpu" in device or "cuda" in device) for device in _list_devices()):
+        return "cpu"
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(torch.version, "hip", None):
+        return "rocm"
+    return "nvidia"
+
+
+def _list_devices() -> list[str]:
+    """Lower-case names of the devices Keras' active backend computes on."""
+    try:
+        return [str(device).lower() for device in keras.distribution.list_devices()]
+    except AttributeError:
+        # The torch backend has no distribution library; a tensor says where Keras puts data.
+        device = getattr(keras.ops.convert_to_tensor(0.0), "device", "cpu")
+        return [str(device).lower()]
+
+
+def get_keras_version() -> tuple[int, int]:
+    """The installed Keras version as ``(major, minor)``, e.g. ``(3, 12)``."""
+    major, minor = keras.version().split(".")[:2]
+    return int(major), int("".join(char for char in minor if char.isdigit()) or 0)
+
+
+def get_module_objects(module: str) -> list[str]:
+    """The public classes and functions defined in a module (not imported into it).
+
+    Faceswap modules end with ``__all__ = get_module_objects(__name__)``.
+
+    Parameters
+    ----------
+    module
+        The module's ``__name__``. The module must already be in ``sys.modules``.
+
+    Returns
+    -------
+    The names, sorted.
+    """
+    members = inspect.getmembers(sys.modules[module])
+    return sorted(name for name, obj in members
+                  if not name.startswith("_")
+                  and (inspect.isclass(obj) or inspect.isfunction(obj))
+                  and obj.__module__ == module)

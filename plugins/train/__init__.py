@@ -1,0 +1,1 @@
+"""Training plugins: models, trainers and their configuration."""

@@ -1,0 +1,54 @@
+"""Test set-up: backend choice, markers, and Keras state reset between tests."""
+from __future__ import annotations
+
+import os
+
+# TensorFlow is the default backend; `KERAS_BACKEND=jax|torch pytest -m smoke` runs the subset.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import sys  # noqa: E402
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+SEED = 1234
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+    parser.addoption("--rungpu", action="store_true", help="also run tests marked gpu")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"keras {keras.version()}, backend {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for marker, option in (("slow", "--runslow"), ("gpu", "--rungpu")):
+        if config.getoption(option):
+            continue
+        skip = pytest.mark.skip(reason=f"marked {marker}: give {option} to run it")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
+
+
+def _reset_keras_state() -> None:
+    keras.backend.clear_session()
+    keras.config.set_dtype_policy("float32")
+    nn_blocks = sys.modules.get("lib.model.nn_blocks")  # only where a test imported it
+    if nn_blocks is not None:
+        nn_blocks.reset_naming()
+        nn_blocks.set_config({"icnr_init": False, "conv_aware_init": False,
+                              "reflect_padding": False})
+    keras.utils.set_random_seed(SEED)
+
+
+@pytest.fixture(autouse=True, params=[BACKEND])
+def keras_state(request: pytest.FixtureRequest):
+    """Fresh Keras state for every test; parametrised so the backend shows in each test ID."""
+    _reset_keras_state()
+    yield request.param
+    _reset_keras_state()

@@ -1,0 +1,80 @@
+"""Tests for lib.utils and lib.logger."""
+from __future__ import annotations
+
+import logging
+import re
+
+import keras
+import pytest
+
+from lib import logger as fs_logger
+from lib import utils
+from lib.errors import ConfigError, FaceswapError
+
+
+@pytest.mark.smoke
+def test_faceswap_error_is_exception_and_root_of_hierarchy():
+    assert issubclass(utils.FaceswapError, Exception)
+    assert utils.FaceswapError is FaceswapError
+    assert issubclass(ConfigError, FaceswapError)
+
+
+@pytest.mark.smoke
+def test_get_keras_version_matches_keras():
+    major, minor = utils.get_keras_version()
+    assert f"{major}.{minor}" == ".".join(keras.version().split(".")[:2])
+    assert (major, minor) >= (3, 0)
+
+
+def test_get_backend_detects_cpu(monkeypatch):
+    monkeypatch.delenv("FACESWAP_BACKEND", raising=False)
+    assert utils.get_backend() == "cpu"  # the test machines have no GPU
+
+
+def test_get_backend_environment_override(monkeypatch):
+    monkeypatch.setenv("FACESWAP_BACKEND", "NVIDIA")
+    assert utils.get_backend() == "nvidia"
+    monkeypatch.setenv("FACESWAP_BACKEND", "cuda")
+    with pytest.raises(FaceswapError, match="FACESWAP_BACKEND.*'cuda'.*Expected one of"):
+        utils.get_backend()
+
+
+def test_get_module_objects_lists_only_public_names_defined_here():
+    names = utils.get_module_objects("lib.utils")
+    assert names == ["get_backend", "get_keras_version", "get_module_objects"]
+    # FaceswapError is imported into lib.utils, not defined there; `inspect`, `os` are modules
+    assert "FaceswapError" not in names
+
+
+def test_logger_levels_and_methods(caplog):
+    assert logging.getLevelName(fs_logger.VERBOSE) == "VERBOSE"
+    assert logging.getLevelName(fs_logger.TRACE) == "TRACE"
+    assert logging.DEBUG > fs_logger.TRACE and logging.DEBUG < fs_logger.VERBOSE < logging.INFO
+    log = logging.getLogger("tests.verbose")
+    with caplog.at_level(fs_logger.TRACE, logger="tests.verbose"):
+        log.verbose("model has %s layers", 3)
+        log.trace("detail")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("VERBOSE", "model has 3 layers"), ("TRACE", "detail")]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tests.verbose"):
+        log.verbose("hidden")
+    assert not caplog.records
+
+
+def test_parse_class_init():
+    class Block:
+        def __init__(self, filters, name=None, **kwargs):
+            self.line = fs_logger.parse_class_init(locals())
+
+    assert Block(64).line == "Initializing Block (filters: 64, name: None)"
+    line = Block(8, name="x" * 200, padding="same").line
+    assert line.startswith("Initializing Block (filters: 8, name: 'xxx")
+    assert line.endswith("padding: 'same')")
+    assert re.search(r"name: '(x+)\.\.\.", line).end() < 120  # long values are shortened
+
+    class Empty:
+        def __init__(self):
+            self.line = fs_logger.parse_class_init(locals())
+
+    assert Empty().line == "Initializing Empty"
