@@ -14,6 +14,10 @@ PACKAGE = "faceswap"
 _T = TypeVar("_T")
 
 
+def _qualified(obj: object) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
 def register_serializable() -> Callable[[_T], _T]:
     """Class decorator: register a layer, loss, initializer or optimizer with Keras.
 
@@ -27,17 +31,14 @@ def register_serializable() -> Callable[[_T], _T]:
     keras_register = keras.saving.register_keras_serializable(package=PACKAGE)
 
     def decorator(cls: _T) -> _T:
-        cls = keras_register(cls)
         name = cls.__name__  # type: ignore[attr-defined]
-        custom_objects = keras.saving.get_custom_objects()
-        existing = custom_objects.get(name)
-        if existing is not None and existing is not cls and (
-                getattr(existing, "__module__", None) != cls.__module__
-                or getattr(existing, "__qualname__", None) != cls.__qualname__):  # type: ignore
+        existing = keras.saving.get_custom_objects().get(name)
+        if existing is not None and _qualified(existing) != _qualified(cls):
             raise ValueError(
-                f"Cannot register {cls!r} under the bare name {name!r}: it is already taken by "
-                f"{existing!r}.")
-        custom_objects[name] = cls
+                f"Cannot register {_qualified(cls)} under the name {name!r}: it is already taken "
+                f"by {_qualified(existing)}. Give the class another name.")
+        cls = keras_register(cls)
+        keras.saving.get_custom_objects()[name] = cls
         return cls
 
     return decorator
