@@ -36,7 +36,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _reset_keras_state() -> None:
-    keras.backend.clear_session()
+    # free_memory=False skips a full gc.collect() (about 0.4 s); reference counting frees the rest.
+    keras.backend.clear_session(free_memory=False)
     keras.config.set_dtype_policy("float32")
     nn_blocks = sys.modules.get("lib.model.nn_blocks")  # only where a test imported it
     if nn_blocks is not None:
