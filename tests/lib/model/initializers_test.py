@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from lib.model import initializers
-from tests.harness import (assert_config_roundtrip, assert_model_file_roundtrip,
-                           assert_serialization_roundtrip, to_numpy)
+from tests.harness import (
+    assert_config_roundtrip,
+    assert_model_file_roundtrip,
+    assert_serialization_roundtrip,
+    to_numpy,
+)
 
 # Faceswap's own initializer test: mean ~ 0 and std ~ sqrt(2 / fan_in) within 0.03
 _SHAPE = (3, 3, 256, 2048)
