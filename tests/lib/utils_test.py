@@ -26,9 +26,19 @@ def test_get_keras_version_matches_keras():
     assert (major, minor) >= (3, 0)
 
 
-def test_get_backend_detects_cpu(monkeypatch):
+@pytest.mark.parametrize(("devices", "expected"), [
+    (["cpu:0"], "cpu"), (["tfrt_cpu_0"], "cpu"), (["cpu:0", "gpu:0"], "nvidia"),
+    (["cuda:0"], "nvidia")])
+def test_get_backend_detects_devices(monkeypatch, devices, expected):
     monkeypatch.delenv("FACESWAP_BACKEND", raising=False)
-    assert utils.get_backend() == "cpu"  # the test machines have no GPU
+    monkeypatch.setattr(utils, "_list_devices", lambda: devices)
+    assert utils.get_backend() == expected
+
+
+def test_get_backend_reads_the_real_devices(monkeypatch):
+    monkeypatch.delenv("FACESWAP_BACKEND", raising=False)
+    gpu = any("gpu" in device or "cuda" in device for device in utils._list_devices())
+    assert utils.get_backend() == ("nvidia" if gpu else "cpu")
 
 
 def test_get_backend_environment_override(monkeypatch):

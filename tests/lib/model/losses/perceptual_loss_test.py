@@ -14,6 +14,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lib.model.losses.perceptual_loss import DSSIMObjective, GMSDLoss, LDRFLIPLoss, MSSIMLoss
+from lib.utils import get_backend
 from tests.harness import (
     BACKEND,
     assert_config_roundtrip,
@@ -456,6 +457,13 @@ def test_gmsd_kernel_orientation():
 # --------------------------------------------------------------------------------------------
 # LDRFLIPLoss
 # --------------------------------------------------------------------------------------------
+# On a GPU, JAX/XLA and PyTorch run float32 convolutions in TF32 by default (10-bit mantissa);
+# FLIP's large CSF kernels then differ from the float64 reference by about 2e-3 relative (seen on
+# an H100). On the CPU the tight tolerances hold.
+_FLIP_TOL = ({"rtol": 1e-3, "atol": 2e-4} if get_backend() == "cpu"
+             else {"rtol": 1e-2, "atol": 5e-3})
+
+
 @pytest.mark.smoke
 def test_flip_identical_images_give_the_known_minimum():
     """With identical images HyAB is sqrt(1e-15) (Faceswap's norm epsilon), so the loss is
@@ -485,7 +493,7 @@ def test_flip_uniform_images(colors):
     value = to_numpy(LDRFLIPLoss(color_order="rgb", reduction="none")(y_true, y_pred))
     # The feature term is float32 rounding noise (~1e-8 before its square root), so ΔE equals
     # ΔE_color ** (1 - ~1e-4).
-    np.testing.assert_allclose(value, expected, rtol=1e-3)
+    np.testing.assert_allclose(value, expected, rtol=_FLIP_TOL["rtol"])
 
 
 def test_flip_uniform_images_cover_both_redistribution_branches():
@@ -504,7 +512,7 @@ def test_flip_matches_numpy_reference():
     expected = _np_flip(y_true, y_pred)[..., None]
     actual = to_numpy(LDRFLIPLoss(color_order="rgb", reduction="none")(y_true, y_pred))
     # float32 against float64 through powers and square roots of small feature differences.
-    np.testing.assert_allclose(actual, expected, atol=2e-4, rtol=1e-3)
+    np.testing.assert_allclose(actual, expected, **_FLIP_TOL)
 
 
 @pytest.mark.smoke
@@ -515,7 +523,7 @@ def test_flip_matches_numpy_reference_with_arguments():
             "pixels_per_degree": 30.0}
     expected = _np_flip(y_true, y_pred, ppd=30.0, q_c=0.6, q_f=0.4, epsilon=1e-10)[..., None]
     actual = to_numpy(LDRFLIPLoss(**args, color_order="rgb", reduction="none")(y_true, y_pred))
-    np.testing.assert_allclose(actual, expected, atol=2e-4, rtol=1e-3)
+    np.testing.assert_allclose(actual, expected, **_FLIP_TOL)
 
 
 @pytest.mark.smoke
