@@ -99,8 +99,54 @@ def _instance_normalize(inputs: Any, axes: list[int], epsilon: float, dtype: str
     return (inputs - mean) / stddev
 
 
+class _AffineNormalization(keras.layers.Layer):
+    """Shared by the normalizations with optional learned ``gamma`` (scale) and ``beta``
+    (center): storing, building and serialising those two weights and their options."""
+
+    def _init_affine(self, center: bool, scale: bool, beta_initializer: Any,
+                     gamma_initializer: Any, beta_regularizer: Any, gamma_regularizer: Any,
+                     beta_constraint: Any, gamma_constraint: Any) -> None:
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.beta_constraint = keras.constraints.get(beta_constraint)
+        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+        self.gamma = None
+        self.beta = None
+
+    def _build_affine(self, shape: tuple[int, ...]) -> None:
+        """Create ``gamma`` (with ``scale``) and ``beta`` (with ``center``), kept float32."""
+        if self.scale:
+            self.gamma = self.add_weight(name="gamma", shape=shape,
+                                         initializer=self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint,
+                                         autocast=False)
+        if self.center:
+            self.beta = self.add_weight(name="beta", shape=shape,
+                                        initializer=self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint,
+                                        autocast=False)
+
+    def _affine_config(self) -> dict[str, Any]:
+        return {
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": keras.initializers.serialize(self.beta_initializer),
+            "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": keras.regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": keras.constraints.serialize(self.beta_constraint),
+            "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
+        }
+
+
 @register_serializable()
-class InstanceNormalization(keras.layers.Layer):
+class InstanceNormalization(_AffineNormalization):
     """Instance normalization (Ulyanov et al., 2016), as in Faceswap.
 
     Each sample is normalised on its own, over every axis except the batch axis and ``axis``:
@@ -176,16 +222,8 @@ class InstanceNormalization(keras.layers.Layer):
         super().__init__(**kwargs)
         self.axis = axis
         self.epsilon = epsilon
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = keras.initializers.get(beta_initializer)
-        self.gamma_initializer = keras.initializers.get(gamma_initializer)
-        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
-        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
-        self.beta_constraint = keras.constraints.get(beta_constraint)
-        self.gamma_constraint = keras.constraints.get(gamma_constraint)
-        self.gamma = None
-        self.beta = None
+        self._init_affine(center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                          gamma_regularizer, beta_constraint, gamma_constraint)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         ndim = len(input_shape)
@@ -198,18 +236,7 @@ class InstanceNormalization(keras.layers.Layer):
                              f"{tuple(input_shape)}")
         _instance_axes(self.name, self.axis, input_shape)  # validates ``axis``
         shape = (1,) if self.axis is None else (input_shape[self.axis],)
-        if self.scale:
-            self.gamma = self.add_weight(name="gamma", shape=shape,
-                                         initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint,
-                                         autocast=False)
-        if self.center:
-            self.beta = self.add_weight(name="beta", shape=shape,
-                                        initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint,
-                                        autocast=False)
+        self._build_affine(shape)
 
     def call(self, inputs: Any) -> Any:
         ndim = len(inputs.shape)
@@ -233,14 +260,7 @@ class InstanceNormalization(keras.layers.Layer):
             **super().get_config(),
             "axis": self.axis,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": keras.initializers.serialize(self.beta_initializer),
-            "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": keras.regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": keras.constraints.serialize(self.beta_constraint),
-            "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
+            **self._affine_config(),
         }
 
 
@@ -641,7 +661,7 @@ class RMSNormalization(keras.layers.Layer):
 
 
 @register_serializable()
-class LayerNormalization(keras.layers.Layer):
+class LayerNormalization(_AffineNormalization):
     """Layer normalization (Ba et al., 2016), Faceswap's own implementation.
 
     Each sample is normalised over ``axis`` (one axis or several) as ``(x - mean) /
@@ -720,16 +740,8 @@ class LayerNormalization(keras.layers.Layer):
         super().__init__(**kwargs)
         self.axis = axis
         self.epsilon = epsilon
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = keras.initializers.get(beta_initializer)
-        self.gamma_initializer = keras.initializers.get(gamma_initializer)
-        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
-        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
-        self.beta_constraint = keras.constraints.get(beta_constraint)
-        self.gamma_constraint = keras.constraints.get(gamma_constraint)
-        self.gamma = None
-        self.beta = None
+        self._init_affine(center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                          gamma_regularizer, beta_constraint, gamma_constraint)
 
     def _axes(self, input_shape: Sequence[int | None]) -> list[int]:
         """The normalised axes, non-negative and sorted; validated against ``input_shape``."""
@@ -747,18 +759,7 @@ class LayerNormalization(keras.layers.Layer):
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         shape = tuple(input_shape[value] for value in self._axes(input_shape))
-        if self.scale:
-            self.gamma = self.add_weight(name="gamma", shape=shape,
-                                         initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint,
-                                         autocast=False)
-        if self.center:
-            self.beta = self.add_weight(name="beta", shape=shape,
-                                        initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint,
-                                        autocast=False)
+        self._build_affine(shape)
 
     def call(self, inputs: Any) -> Any:
         axes = self._axes(inputs.shape)
@@ -784,12 +785,5 @@ class LayerNormalization(keras.layers.Layer):
             **super().get_config(),
             "axis": list(self.axis) if isinstance(self.axis, list) else self.axis,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": keras.initializers.serialize(self.beta_initializer),
-            "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": keras.regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": keras.constraints.serialize(self.beta_constraint),
-            "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
+            **self._affine_config(),
         }
