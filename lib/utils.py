@@ -4,12 +4,15 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import keras
 
 from lib.errors import FaceswapError
 
-__all__ = ["FaceswapError", "get_backend", "get_keras_version", "get_module_objects"]
+__all__ = ["FaceswapError", "get_backend", "get_keras_version", "get_module_objects",
+           "write_atomic"]
 
 _BACKENDS = ("apple_silicon", "cpu", "directml", "nvidia", "rocm")
 
@@ -82,3 +85,40 @@ def get_module_objects(module: str) -> list[str]:
                   if not name.startswith("_")
                   and (inspect.isclass(obj) or inspect.isfunction(obj))
                   and obj.__module__ == module)
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write a file so that a crash at any moment leaves either the old or the new content.
+
+    The data goes to a temporary file in the same folder, is flushed and fsynced, then renamed
+    over ``path``; the folder is fsynced too where the platform allows. Parent folders are
+    created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(payload)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable: fsync the folder that holds it (not possible on Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)

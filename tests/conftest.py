@@ -44,6 +44,9 @@ def _reset_keras_state() -> None:
         nn_blocks.reset_naming()
         nn_blocks.set_config({"icnr_init": False, "conv_aware_init": False,
                               "reflect_padding": False})
+    train_config = sys.modules.get("plugins.train.train_config")
+    if train_config is not None:
+        train_config.reset_config()
     keras.utils.set_random_seed(SEED)
 
 

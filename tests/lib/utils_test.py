@@ -51,7 +51,7 @@ def test_get_backend_environment_override(monkeypatch):
 
 def test_get_module_objects_lists_only_public_names_defined_here():
     names = utils.get_module_objects("lib.utils")
-    assert names == ["get_backend", "get_keras_version", "get_module_objects"]
+    assert names == ["get_backend", "get_keras_version", "get_module_objects", "write_atomic"]
     # FaceswapError is imported into lib.utils, not defined there; `inspect`, `os` are modules
     assert "FaceswapError" not in names
 
@@ -88,3 +88,25 @@ def test_parse_class_init():
             self.line = fs_logger.parse_class_init(locals())
 
     assert Empty().line == "Initializing Empty"
+
+
+def test_write_atomic_replaces_content_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "sub" / "state.json"
+    utils.write_atomic(target, "first")
+    utils.write_atomic(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert [path.name for path in target.parent.iterdir()] == ["state.json"]
+
+
+def test_write_atomic_keeps_old_content_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "model.json"
+    target.write_text("old")
+
+    def broken_fsync(handle):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(utils.os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        utils.write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["model.json"]
