@@ -1,0 +1,1 @@
+"""ModelBase and its helpers: IO, State, Settings, Inference."""
