@@ -12,6 +12,7 @@ import keras
 from lib.errors import FaceswapError
 
 __all__ = ["FaceswapError", "get_backend", "get_keras_version", "get_module_objects",
+           "fsync_folder",
            "write_atomic"]
 
 _BACKENDS = ("apple_silicon", "cpu", "directml", "nvidia", "rocm")
@@ -99,6 +100,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates the file as 0600; give it the old file's mode, or the usual default
+        os.chmod(temp_name, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         with os.fdopen(handle, "wb") as temp_file:
             temp_file.write(payload)
             temp_file.flush()
@@ -107,11 +110,18 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable: fsync the folder that holds it (not possible on Windows)."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Make a rename durable: fsync the folder that holds it (a no-op where the platform does
+    not allow it, e.g. Windows)."""
     try:
         handle = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import keras
@@ -51,7 +52,8 @@ def test_get_backend_environment_override(monkeypatch):
 
 def test_get_module_objects_lists_only_public_names_defined_here():
     names = utils.get_module_objects("lib.utils")
-    assert names == ["get_backend", "get_keras_version", "get_module_objects", "write_atomic"]
+    assert names == ["fsync_folder", "get_backend", "get_keras_version", "get_module_objects",
+                     "write_atomic"]
     # FaceswapError is imported into lib.utils, not defined there; `inspect`, `os` are modules
     assert "FaceswapError" not in names
 
@@ -110,3 +112,16 @@ def test_write_atomic_keeps_old_content_when_the_write_fails(tmp_path, monkeypat
         utils.write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [path.name for path in tmp_path.iterdir()] == ["model.json"]
+
+
+def test_write_atomic_gives_usual_permissions_and_keeps_existing_ones(tmp_path):
+    new = tmp_path / "new.ini"
+    utils.write_atomic(new, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask
+    existing = tmp_path / "existing.ini"
+    existing.write_text("old")
+    existing.chmod(0o640)
+    utils.write_atomic(existing, "new")
+    assert existing.stat().st_mode & 0o777 == 0o640

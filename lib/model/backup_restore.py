@@ -1,0 +1,366 @@
+"""Backups, snapshots and restores of a model folder, as Faceswap's ``lib.model.backup_restore``.
+
+A model folder holds ``<name>.keras``, ``<name>_state.json``, their ``.bk`` backups and the
+TensorBoard logs in ``<name>_logs/``. :class:`Backup` keeps the backups up to date, copies the
+folder to a snapshot folder beside it, and rolls the folder back to its backups.
+
+Every write is crash-safe: a file is copied to a temporary file in the target folder, flushed,
+fsynced and then renamed over its final name; a snapshot is built in a temporary sibling folder
+and renamed into place once complete. Temporary names start with a dot, so they are never taken
+for model files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from lib.errors import FaceswapError
+from lib.logger import VERBOSE
+from lib.utils import fsync_folder
+
+__all__ = ["Backup"]
+
+logger = logging.getLogger(__name__)
+
+_BACKUP_EXTENSION = ".bk"
+_COPY_CHUNK = 16 * 1024 * 1024
+
+
+def _copy_file_atomic(source: str | Path, destination: str | Path) -> None:
+    """Copy ``source`` (content, mode and times) over ``destination`` so that a crash at any
+    moment leaves either the old ``destination`` or the complete new one."""
+    destination = Path(destination)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp",
+                                         dir=destination.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp_file, open(source, "rb") as source_file:
+            shutil.copyfileobj(source_file, temp_file, _COPY_CHUNK)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        shutil.copystat(source, temp_name)
+        os.replace(temp_name, destination)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    fsync_folder(destination.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file and folder below ``folder`` (and ``folder`` itself)."""
+    for root, _, filenames in os.walk(folder):
+        for filename in filenames:
+            with open(os.path.join(root, filename), "rb") as copied:
+                os.fsync(copied.fileno())
+        fsync_folder(root)
+
+
+class Backup:
+    """Back up, snapshot and restore the files of one model in a model folder.
+
+    Only the model's own items take part (see :meth:`_check_valid`): files whose names start with
+    ``model_name`` and the ``<model_name>_logs`` folder; other files in the folder are left alone.
+
+    Parameters
+    ----------
+    model_dir
+        The model folder.
+    model_name
+        The model's name: the prefix of its files (``<model_name>.keras``,
+        ``<model_name>_state.json``, ``<model_name>_logs``).
+
+    Raises
+    ------
+    TypeError
+        If ``model_dir`` is not a path or ``model_name`` not a string.
+    ValueError
+        If ``model_name`` is empty or contains a path separator.
+
+    Examples
+    --------
+    >>> backup = Backup("/models/original", "original")  # doctest: +SKIP
+    >>> backup.backup_model("/models/original/original.keras")  # doctest: +SKIP
+    >>> backup.snapshot_models(10000)  # doctest: +SKIP
+    """
+
+    def __init__(self, model_dir: str | Path, model_name: str) -> None:
+        if not isinstance(model_dir, (str, os.PathLike)):
+            raise TypeError("`model_dir` must be a path (str or os.PathLike). Received: "
+                            f"model_dir={model_dir!r} of type {type(model_dir).__name__}")
+        if not isinstance(model_name, str):
+            raise TypeError("`model_name` must be a string. Received: "
+                            f"model_name={model_name!r} of type {type(model_name).__name__}")
+        if not model_name or "/" in model_name or os.sep in model_name:
+            raise ValueError("`model_name` must be a non-empty file name prefix without path "
+                             f"separators. Received: model_name={model_name!r}")
+        self.model_dir = os.fspath(model_dir)
+        self.model_name = model_name
+        logger.debug("Initialized Backup (model_dir: '%s', model_name: '%s')",
+                     self.model_dir, self.model_name)
+
+    # ------------------------------------------------------------------------------------------
+    # Which items take part
+    # ------------------------------------------------------------------------------------------
+    def _check_valid(self, filename: str, for_restore: bool = False) -> bool:
+        """Whether an item of the model folder takes part in a snapshot, archive or restore.
+
+        Parameters
+        ----------
+        filename
+            The item's name inside the model folder (not a full path).
+        for_restore
+            ``True`` to ask whether the item is a backup to restore from: its name must end with
+            ``.bk``. ``False`` to ask whether it is a live model item: a file whose name does not
+            end with ``.bk``, or the folder ``<model_name>_logs``.
+
+        Returns
+        -------
+        ``False`` for every item whose name does not start with ``model_name``.
+        """
+        if not filename.startswith(self.model_name):
+            return False
+        if for_restore:
+            return filename.endswith(_BACKUP_EXTENSION)
+        full_path = os.path.join(self.model_dir, filename)
+        if os.path.isfile(full_path):
+            return not filename.endswith(_BACKUP_EXTENSION)
+        return os.path.isdir(full_path) and filename == f"{self.model_name}_logs"
+
+    # ------------------------------------------------------------------------------------------
+    # Backup
+    # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def backup_model(full_path: str | Path) -> None:
+        """Copy a model file to its backup, ``full_path + ".bk"``.
+
+        Faceswap 3 calls this after saving, so the backup holds the newly saved file. The copy is
+        written to a temporary file beside the backup and renamed over it once complete, so the
+        previous backup stays intact until the new one is.
+
+        Faceswap compat: Faceswap deletes the old backup first, and deletes it even when
+        ``full_path`` does not exist. Here a missing source leaves the old backup in place and
+        logs a warning.
+
+        Parameters
+        ----------
+        full_path
+            The full path of the file to back up.
+        """
+        source = os.fspath(full_path)
+        target = source + _BACKUP_EXTENSION
+        if not os.path.isfile(source):
+            logger.warning("Not backing up '%s': the file does not exist. The previous backup "
+                           "(if any) is kept.", source)
+            return
+        logger.log(VERBOSE, "Backing up: '%s' to '%s'", source, target)
+        _copy_file_atomic(source, target)
+
+    # ------------------------------------------------------------------------------------------
+    # Snapshot
+    # ------------------------------------------------------------------------------------------
+    def _snapshot_folder(self, iterations: int) -> str:
+        """The snapshot folder for an iteration count: ``<model_dir>_snapshot_<iterations>_iters``,
+        a sibling of the model folder."""
+        # Faceswap compat: Faceswap builds the name by concatenating strings; trailing path
+        # separators are stripped first so `models/x/` still gives a sibling folder.
+        model_dir = self.model_dir.rstrip("/" + os.sep) or self.model_dir
+        return f"{model_dir}_snapshot_{iterations}_iters"
+
+    def snapshot_models(self, iterations: int) -> None:
+        """Copy the model's live items to the snapshot folder for ``iterations``.
+
+        The folder is ``<model_dir>_snapshot_<iterations>_iters``, beside the model folder. Every
+        valid item (see :meth:`_check_valid`) is copied: files with their metadata, and the
+        ``<model_name>_logs`` folder as a tree; backups (``.bk``) are not. An existing snapshot
+        folder of the same name is replaced.
+
+        The snapshot is built in a temporary sibling folder and renamed into place only once
+        complete; an existing snapshot is removed only after that. Faceswap removes it first.
+
+        Parameters
+        ----------
+        iterations
+            The iteration count that labels the snapshot. The caller decides it (Faceswap's
+            trainer passes ``iterations - 1``, see the spec's quirk Q9).
+
+        Raises
+        ------
+        TypeError
+            If ``iterations`` is not an integer.
+        """
+        if isinstance(iterations, bool) or not isinstance(iterations, int):
+            raise TypeError("`iterations` must be an integer. Received: "
+                            f"iterations={iterations!r} of type {type(iterations).__name__}")
+        logger.log(VERBOSE, "Saving snapshot")
+        snapshot_dir = Path(self._snapshot_folder(iterations))
+        parent = snapshot_dir.parent
+        building = Path(tempfile.mkdtemp(prefix=f".{snapshot_dir.name}.", suffix=".tmp",
+                                         dir=parent))
+        try:
+            for filename in sorted(os.listdir(self.model_dir)):
+                if not self._check_valid(filename, for_restore=False):
+                    continue
+                source = os.path.join(self.model_dir, filename)
+                destination = building / filename
+                logger.debug("Snapshot: copying '%s' to '%s'", source, destination)
+                if os.path.isdir(source):
+                    shutil.copytree(source, destination)
+                else:
+                    shutil.copy2(source, destination)
+            _fsync_tree(building)
+            self._move_into_place(building, snapshot_dir)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        logger.info("Saved snapshot (%s iterations)", iterations)
+
+    @staticmethod
+    def _move_into_place(building: Path, snapshot_dir: Path) -> None:
+        """Rename the complete folder ``building`` to ``snapshot_dir``, replacing an old one.
+
+        A folder cannot be renamed over a non-empty one, so an old snapshot is first renamed
+        aside, and removed once the new one is in place.
+        """
+        retired = None
+        if snapshot_dir.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{snapshot_dir.name}.", suffix=".old",
+                                            dir=snapshot_dir.parent))
+            retired.rmdir()
+            os.replace(snapshot_dir, retired)
+        try:
+            os.replace(building, snapshot_dir)
+        except BaseException:
+            if retired is not None:
+                os.replace(retired, snapshot_dir)
+            raise
+        fsync_folder(snapshot_dir.parent)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+
+    # ------------------------------------------------------------------------------------------
+    # Restore
+    # ------------------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Roll the model folder back to its backups.
+
+        1. The live items (see :meth:`_check_valid`) move to a new folder
+           ``<model_dir>/<model_name>_archived_<YYYYmmdd_HHMMSS>``.
+        2. Every ``<item>.bk`` is copied to ``<item>``.
+        3. The TensorBoard session folders named in the restored state file's ``sessions``
+           (``session_<id>``) are copied back from the archived ``<model_name>_logs`` tree, so
+           logs of sessions after the backup stay in the archive only.
+
+        Everything that can stop the restore (no backup at all, an unreadable backed-up state
+        file, an archive folder that already exists) is checked before anything changes.
+
+        Faceswap compat: Faceswap archives first and fails part way through in those cases. A
+        model with backups but no backed-up state file is restored without logs (with a warning)
+        instead of failing after archiving.
+
+        Raises
+        ------
+        FaceswapError
+            If there is nothing to restore, or the backed-up state file cannot be read.
+        """
+        backups = sorted(filename for filename in os.listdir(self.model_dir)
+                         if self._check_valid(filename, for_restore=True)
+                         and os.path.isfile(os.path.join(self.model_dir, filename)))
+        if not backups:
+            raise FaceswapError(
+                f"There is nothing to restore for model '{self.model_name}' in "
+                f"'{self.model_dir}': no backup files ('{self.model_name}*{_BACKUP_EXTENSION}') "
+                "were found. Backups are written when the average loss improves; train the "
+                "model for longer before restoring, or check the folder and model name.")
+        session_names = self._backed_up_session_names()
+
+        archive_dir = self._move_archived()
+        restored = self._restore_files(backups)
+        restored_logs = self._restore_logs(archive_dir, session_names)
+        logger.info("Restored model '%s' from backup: %s%s. The previous files are in '%s'.",
+                    self.model_name, ", ".join(f"'{name}'" for name in restored),
+                    (f"; logs of {len(restored_logs)} session(s)" if restored_logs else
+                     "; no session logs"),
+                    archive_dir)
+
+    def _backed_up_session_names(self) -> list[str] | None:
+        """The ``session_<id>`` folder names listed in the backed-up state file, or ``None`` when
+        there is no backed-up state file."""
+        # The state file restored in step 2 is a copy of this backup, so reading the backup first
+        # gives the same names and lets a corrupt file stop the restore before anything moves.
+        state_file = os.path.join(self.model_dir,
+                                  f"{self.model_name}_state.json{_BACKUP_EXTENSION}")
+        if not os.path.isfile(state_file):
+            logger.warning("No backed-up state file '%s': the model files are restored but the "
+                           "TensorBoard logs are not.", state_file)
+            return None
+        try:
+            with open(state_file, encoding="utf-8") as handle:
+                state = json.load(handle)
+            sessions = state["sessions"]
+            names = [f"session_{key}" for key in sessions]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise FaceswapError(
+                f"The backed-up state file '{state_file}' cannot be read ({err!r}); expected a "
+                "JSON object with a 'sessions' mapping. Nothing was changed. Check the file or "
+                "restore the model folder by hand.") from err
+        logger.debug("Sessions in the backed-up state file: %s", names)
+        return names
+
+    def _move_archived(self) -> str:
+        """Move the live items into a new archive folder; return its path."""
+        logger.info("Archiving existing model files...")
+        now = datetime.now().strftime("%Y%m%d_%H%M%S")
+        archive_dir = os.path.join(self.model_dir, f"{self.model_name}_archived_{now}")
+        try:
+            os.mkdir(archive_dir)
+        except FileExistsError as err:
+            raise FaceswapError(
+                f"The archive folder '{archive_dir}' already exists. Nothing was changed. Wait "
+                "a second and restore again.") from err
+        for filename in sorted(os.listdir(self.model_dir)):
+            if not self._check_valid(filename, for_restore=False):
+                continue
+            source = os.path.join(self.model_dir, filename)
+            destination = os.path.join(archive_dir, filename)
+            logger.log(VERBOSE, "Moving '%s' to archive: '%s'", filename, archive_dir)
+            shutil.move(source, destination)
+        fsync_folder(archive_dir)
+        fsync_folder(self.model_dir)
+        return archive_dir
+
+    def _restore_files(self, backups: list[str]) -> list[str]:
+        """Copy each backup to its name without ``.bk``; return the restored names."""
+        logger.info("Restoring models from backup...")
+        restored = []
+        for filename in backups:
+            final_name = filename[:-len(_BACKUP_EXTENSION)]
+            logger.log(VERBOSE, "Restoring '%s' to '%s'", filename, final_name)
+            _copy_file_atomic(os.path.join(self.model_dir, filename),
+                              os.path.join(self.model_dir, final_name))
+            restored.append(final_name)
+        return restored
+
+    def _restore_logs(self, archive_dir: str, session_names: list[str] | None) -> list[str]:
+        """Copy the named session folders from the archived logs back; return their relative
+        paths."""
+        if not session_names:
+            return []
+        logger.info("Restoring logs...")
+        archived_logs = os.path.join(archive_dir, f"{self.model_name}_logs")
+        wanted = set(session_names)
+        restored = []
+        for root, folders, _ in os.walk(archived_logs):
+            matched = sorted(folder for folder in folders if folder in wanted)
+            # A restored session folder is copied whole; do not look for sessions inside it.
+            folders[:] = [folder for folder in folders if folder not in wanted]
+            for folder in matched:
+                relative = os.path.relpath(os.path.join(root, folder), archive_dir)
+                destination = os.path.join(self.model_dir, relative)
+                logger.log(VERBOSE, "Restoring log folder: '%s'", destination)
+                shutil.copytree(os.path.join(root, folder), destination)
+                restored.append(relative)
+        return restored
