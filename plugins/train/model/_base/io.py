@@ -1,0 +1,305 @@
+"""Model files: loading, atomic saving, backups and snapshots (:class:`IO`), and loading or
+freezing sub-model weights (:class:`Weights`)."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+
+from lib.errors import FaceswapError, ModelFileError
+from lib.model.backup_restore import Backup
+from lib.utils import fsync_folder
+
+if TYPE_CHECKING:
+    from plugins.train.model._base.model import ModelBase
+
+__all__ = ["IO", "Weights", "get_all_sub_models"]
+
+logger = logging.getLogger(__name__)
+
+_EXTENSION = ".keras"
+
+
+def get_all_sub_models(model: keras.Model, models: list[keras.Model] | None = None
+                       ) -> list[keras.Model]:
+    """The model, then every model nested in it, depth first."""
+    models = [] if models is None else models
+    models.append(model)
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            get_all_sub_models(layer, models)
+    return models
+
+
+def _corrupt_file_error(filename: Path, err: BaseException) -> ModelFileError:
+    return ModelFileError(
+        f"The model file '{filename}' could not be loaded ({type(err).__name__}: {err}). It is "
+        "probably truncated or corrupt. If a backup exists next to it "
+        f"('{filename.name}.bk'), restore it with `faceswap-original restore -m "
+        f"{filename.parent}`; otherwise delete the file to start a new model.")
+
+
+class IO:
+    """Files of one model folder.
+
+    Parameters
+    ----------
+    plugin
+        The model plugin.
+    model_dir
+        The model folder.
+    is_predict
+        Whether the model is loaded for inference (the file must then exist).
+    save_optimizer
+        ``"never"``, ``"always"`` or ``"exit"``: when the optimizer state goes into the file.
+    """
+
+    def __init__(self, plugin: ModelBase, model_dir: str | Path, is_predict: bool,
+                 save_optimizer: str) -> None:
+        if save_optimizer not in ("never", "always", "exit"):
+            raise ValueError(f"`save_optimizer` must be 'never', 'always' or 'exit'. "
+                             f"Received: {save_optimizer!r}")
+        self._plugin = plugin
+        self._model_dir = Path(model_dir)
+        self._is_predict = is_predict
+        self._save_optimizer = save_optimizer
+        self._history: list[float] = []
+        self._backup = Backup(str(self._model_dir), plugin.name)
+
+    @property
+    def model_dir(self) -> str:
+        return str(self._model_dir)
+
+    @property
+    def filename(self) -> str:
+        """``<model_dir>/<name>.keras``."""
+        return str(self._model_dir / f"{self._plugin.name}{_EXTENSION}")
+
+    @property
+    def model_exists(self) -> bool:
+        return os.path.isfile(self.filename)
+
+    @property
+    def history(self) -> list[float]:
+        """Total losses added since the last save."""
+        return self._history
+
+    @property
+    def multiple_models_in_folder(self) -> list[str] | None:
+        """The other plugins whose ``.keras`` model file is in the folder, or ``None``.
+
+        Faceswap compat: Faceswap compares only the common prefix of the file names with the
+        plugin name (so ``other.keras`` passes beside ``original``); we compare whole names.
+        """
+        if not self._model_dir.is_dir():
+            return None
+        others = sorted(path.stem for path in self._model_dir.iterdir()
+                        if path.suffix == _EXTENSION and path.is_file()
+                        and path.stem != self._plugin.name)
+        return others or None
+
+    def load(self) -> keras.Model:
+        """Load the saved model (without compiling it).
+
+        Raises
+        ------
+        lib.errors.ModelFileError
+            When the file is missing in inference mode, or truncated or corrupt.
+        """
+        filename = Path(self.filename)
+        if not filename.is_file():
+            raise ModelFileError(f"No model file found at '{filename}'. Check the model folder, "
+                                 "or train a model there first.")
+        if not zipfile.is_zipfile(filename):
+            raise _corrupt_file_error(filename, ValueError("not a zip archive"))
+        try:
+            model = keras.saving.load_model(filename, compile=False)
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as err:
+            raise _corrupt_file_error(filename, err) from err
+        logger.info("Loaded model from disk: '%s'", filename)
+        return model
+
+    def _include_optimizer(self, is_exit: bool, force_save_optimizer: bool) -> bool:
+        return (force_save_optimizer or self._save_optimizer == "always"
+                or (self._save_optimizer == "exit" and is_exit))
+
+    def _write_model(self, include_optimizer: bool) -> None:
+        """Save to a temporary file in the model folder, fsync it, then rename it into place."""
+        model = self._plugin.model
+        self._model_dir.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{self._plugin.name}.", suffix=_EXTENSION,
+                                             dir=self._model_dir)
+        os.close(handle)
+        optimizer = getattr(model, "optimizer", None)
+        try:
+            if not include_optimizer and optimizer is not None:
+                # The .keras format has no include_optimizer flag: detach it while saving.
+                model.optimizer = None
+            try:
+                model.save(temp_name)
+            finally:
+                if not include_optimizer and optimizer is not None:
+                    model.optimizer = optimizer
+            with open(temp_name, "rb") as temp_file:
+                os.fsync(temp_file.fileno())
+            os.replace(temp_name, self.filename)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        fsync_folder(self._model_dir)
+
+    def _should_backup(self, average: float) -> bool:
+        """Faceswap 3's rule: the first average is stored without a backup; later, back up (and
+        store the average) whenever it is lower than the lowest seen."""
+        state = self._plugin.state
+        if not state.lowest_avg_loss:
+            state.lowest_avg_loss = average
+            return False
+        if average < state.lowest_avg_loss:
+            state.lowest_avg_loss = average
+            return True
+        return False
+
+    def save(self, is_exit: bool = False, force_save_optimizer: bool = False) -> None:
+        """Save the model and its state atomically; back both up when the average loss since the
+        last save is the lowest seen.
+
+        Parameters
+        ----------
+        is_exit
+            The training session is ending (``save_optimizer="exit"`` includes the optimizer).
+        force_save_optimizer
+            Include the optimizer whatever ``save_optimizer`` says (for snapshots).
+        """
+        logger.debug("Saving Model...")
+        average = float(np.mean(self._history)) if self._history else 0.0
+        self._history.clear()
+        backup = bool(average) and self._should_backup(average)
+        self._write_model(self._include_optimizer(is_exit, force_save_optimizer))
+        self._plugin.state.save()
+        if backup:
+            for path in (self.filename, self._plugin.state.filename):
+                self._backup.backup_model(path)
+        message = ("[Saved optimizer state for Snapshot]" if force_save_optimizer
+                   else "[Saved model]")
+        if average:
+            message += f" - Average total loss since last save: {average:.5f}"
+        if backup:
+            message += " [Model backed up]"
+        logger.info(message)
+
+    def snapshot(self) -> None:
+        """Copy the model folder to ``<model_dir>_snapshot_<iterations - 1>_iters``."""
+        self._backup.snapshot_models(self._plugin.iterations - 1)
+
+
+class Weights:
+    """Freeze sub-models, and load sub-model weights from another model file.
+
+    Parameters
+    ----------
+    plugin
+        The model plugin; its ``freeze_layers``/``load_layers`` name the sub-models, and its
+        arguments ``freeze_weights`` (bool) and ``load_weights`` (a ``.keras`` path) switch the
+        features on.
+    """
+
+    def __init__(self, plugin: ModelBase) -> None:
+        self._model = plugin.model
+        self._model_name = plugin.model_name
+        arguments = plugin.command_line_arguments
+        self._do_freeze = bool(getattr(arguments, "freeze_weights", False))
+        self._weights_file = self._check_weights_file(getattr(arguments, "load_weights", None))
+        self._freeze_layers = list(plugin.freeze_layers)
+        self._load_layers = list(plugin.load_layers)
+
+    @staticmethod
+    def _check_weights_file(path: Any) -> Path | None:
+        if not path:
+            return None
+        weights_file = Path(path)
+        if not weights_file.exists():
+            raise FaceswapError(f"Load weights selected, but the path '{path}' does not exist. "
+                                "Please check and try again.")
+        if weights_file.suffix.lower() != _EXTENSION:
+            raise FaceswapError(f"Load weights selected, but the path '{path}' is not a valid "
+                                f"Keras model ({_EXTENSION}) file. Please check and try again.")
+        return weights_file
+
+    def freeze(self) -> None:
+        """Make every sub-model trainable, then freeze the named ones when asked to."""
+        models = get_all_sub_models(self._model)
+        for model in models:
+            model.trainable = True
+        if not self._do_freeze:
+            return
+        remaining = list(self._freeze_layers)
+        for model in models[1:]:
+            if model.name in remaining:
+                logger.info("Freezing weights for '%s' in model '%s'", model.name,
+                            self._model_name)
+                model.trainable = False
+                remaining.remove(model.name)
+        if remaining:
+            logger.warning("Could not find the sub-model(s) %s to freeze in model '%s'.",
+                           remaining, self._model_name)
+
+    def load(self, model_exists: bool) -> None:
+        """Copy the weights of the ``load_layers`` sub-models from the weights file.
+
+        Raises
+        ------
+        lib.errors.FaceswapError
+            If the file holds another kind of model, no sub-models, or nothing could be loaded.
+        """
+        if self._weights_file is None:
+            return
+        if model_exists:
+            logger.warning("Ignoring weights file '%s' as this model is resuming.",
+                           self._weights_file)
+            return
+        try:
+            source = keras.saving.load_model(self._weights_file, compile=False)
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+            raise _corrupt_file_error(self._weights_file, err) from err
+        source_models = {model.name: model for model in get_all_sub_models(source)[1:]}
+        if not source_models:
+            raise FaceswapError(f"The weights file '{self._weights_file}' holds no sub-models "
+                                "to load weights from.")
+        if source.name != self._model_name:
+            raise FaceswapError(f"You are attempting to load weights from a '{source.name}' "
+                                f"model into a '{self._model_name}' model. This is not "
+                                "supported.")
+        targets = {model.name: model for model in get_all_sub_models(self._model)[1:]}
+        loaded = skipped = 0
+        for name in self._load_layers:
+            if name not in targets or name not in source_models:
+                logger.warning("Sub-model '%s' is missing from the model or the weights file; "
+                               "not loading it.", name)
+                continue
+            source_layers = {layer.name: layer for layer in source_models[name].layers}
+            for layer in targets[name].layers:
+                if not layer.weights:
+                    continue
+                other = source_layers.get(layer.name)
+                if other is None or [tuple(w.shape) for w in other.weights] != [
+                        tuple(w.shape) for w in layer.weights]:
+                    logger.warning("Skipping layer '%s' of '%s': not found, or of another "
+                                   "shape, in the weights file.", layer.name, name)
+                    skipped += 1
+                    continue
+                layer.set_weights(other.get_weights())
+                loaded += 1
+        if not loaded:
+            raise FaceswapError(f"No weights were successfully loaded from "
+                                f"'{self._weights_file}'. Check that it holds a "
+                                f"'{self._model_name}' model with the same structure.")
+        if skipped:
+            logger.warning("%s layers were skipped when loading weights.", skipped)
+        logger.info("Loaded weights of %s layers from '%s'", loaded, self._weights_file)

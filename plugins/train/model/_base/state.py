@@ -1,0 +1,399 @@
+"""The state of a model between training runs: the ``<name>_state.json`` file, :class:`State`.
+
+The state file records the training sessions, the total iteration count, the lowest average loss
+(for backups), the layers that mixed precision may switch, the learning-rate finder's result and
+the configuration the model was created with. Options declared ``fixed`` take the value stored
+here when a model is resumed; changeable options always take the value of the configuration file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lib.config import ConfigItem
+from lib.errors import ConfigError, ModelFileError
+from lib.utils import write_atomic
+from plugins.train import train_config
+
+__all__ = ["State"]
+
+logger = logging.getLogger(__name__)
+
+# Faceswap compat: values used for options missing from an old state file, i.e. the behaviour of
+# the Faceswap release that created the model, rather than today's defaults.
+_LEGACY_DEFAULTS: dict[str, Any] = {"centering": "legacy",
+                                    "mask_loss_function": "mse",
+                                    "optimizer": "adam",
+                                    "mixed_precision": False,
+                                    "coverage": 62.5}
+# Changeable options whose change means the model must be rebuilt (its layers' dtypes differ).
+_REBUILD_OPTIONS = ("mixed_precision",)
+
+
+class State:
+    """The state of a model, stored as ``<model_dir>/<model_name>_state.json``.
+
+    Creating a :class:`State` reads an existing state file (if any), merges its stored
+    configuration with the live training configuration (:mod:`plugins.train.train_config`) and
+    opens a new training session. Nothing is written until :meth:`save`.
+
+    Merging the configuration of an existing model:
+
+    1. Legacy keys of older Faceswap releases are renamed (``dssim_loss``, ``l2_reg_term``,
+       ``clipnorm``, ``autoclip``, ``mask_type`` values ``facehull``/``dfl_full``, dotted
+       ``mixed_precision_layers`` names); if anything was renamed the file is saved at once.
+    2. Options missing from the stored configuration are added with their current value, except
+       ``centering`` (``"legacy"``), ``mask_loss_function`` (``"mse"``), ``optimizer``
+       (``"adam"``), ``mixed_precision`` (``False``) and ``coverage`` (``62.5``), which take the
+       value of the release that predates them.
+    3. Fixed options take the stored value, which is pushed into the live
+       :class:`~lib.config.ConfigItem` (a stored ``None`` reads as ``"none"``); a different
+       value in the configuration file is ignored with a warning. Changeable options take the
+       current value, which overwrites the stored one (logged at INFO); a change of
+       ``mixed_precision`` sets :attr:`model_needs_rebuild`. Stored keys that are no longer
+       options are kept in the file but used nowhere.
+
+    Parameters
+    ----------
+    model_dir
+        The folder that holds the model.
+    model_name
+        The plugin name; the file is ``<model_name>_state.json`` and the plugin's own options are
+        those of section ``model.<model_name>``.
+    no_logs
+        Whether the new session writes no TensorBoard logs.
+
+    Attributes
+    ----------
+    lowest_avg_loss
+        The lowest average total loss seen at a save, used to decide on backups. ``0.0`` means
+        none recorded yet (the model's IO tests it for truth, as Faceswap 3 does). A legacy
+        ``{"a": .., "b": ..}`` value is summed when read.
+
+    Raises
+    ------
+    lib.errors.ModelFileError
+        If the state file exists but is not a readable state document (truncated or corrupt).
+
+    Examples
+    --------
+    >>> state = State(tmp_dir, "original", no_logs=False)  # doctest: +SKIP
+    >>> state.add_session_batchsize(16)  # doctest: +SKIP
+    >>> state.increment_iterations()  # doctest: +SKIP
+    >>> state.save()  # doctest: +SKIP
+    """
+
+    def __init__(self, model_dir: str | Path, model_name: str, no_logs: bool) -> None:
+        if not isinstance(model_name, str) or not model_name:
+            raise ValueError(f"`model_name` must be a non-empty string. Received: {model_name!r}")
+        logger.debug("Initializing State (model_dir: '%s', model_name: '%s', no_logs: %s)",
+                     model_dir, model_name, no_logs)
+        self._filename = os.path.join(str(model_dir), f"{model_name}_state.json")
+        self._name = model_name
+        self._iterations = 0
+        self._mixed_precision_layers: list[str] = []
+        self._lr_finder = -1.0
+        self._rebuild_model = False
+        self._sessions: dict[int, dict[str, Any]] = {}
+        self._config: dict[str, Any] = {}
+        self.lowest_avg_loss: float = 0.0
+        self._options = train_config.get_config().items(["global", f"model.{model_name}"])
+
+        self._load()
+        self._session_id = self._new_session_id()
+        self._create_new_session(no_logs)
+        logger.debug("Initialized State (session_id: %s, iterations: %s)",
+                     self._session_id, self._iterations)
+
+    # --- properties ----------------------------------------------------------------------------
+    @property
+    def filename(self) -> str:
+        """Full path of the state file."""
+        return self._filename
+
+    @property
+    def loss_names(self) -> list[str]:
+        """The names of the losses reported in the current session."""
+        return self._sessions[self._session_id]["loss_names"]
+
+    @property
+    def current_session(self) -> dict[str, Any]:
+        """The current session's entry (``timestamp``, ``no_logs``, ``loss_names``,
+        ``batchsize``, ``iterations``, ``config``); changes to it are saved."""
+        return self._sessions[self._session_id]
+
+    @property
+    def iterations(self) -> int:
+        """The total number of iterations over all sessions."""
+        return self._iterations
+
+    @property
+    def session_id(self) -> int:
+        """The id of the current session (1 for a new model)."""
+        return self._session_id
+
+    @property
+    def sessions(self) -> dict[int, dict[str, Any]]:
+        """Every session, keyed by integer session id."""
+        return {int(key): value for key, value in self._sessions.items()}
+
+    @property
+    def mixed_precision_layers(self) -> list[str]:
+        """The names of the layers that may be switched between float16 and float32."""
+        return self._mixed_precision_layers
+
+    @property
+    def lr_finder(self) -> float:
+        """The learning rate found by the learning-rate finder, ``-1.0`` if it never ran."""
+        return self._lr_finder
+
+    @property
+    def model_needs_rebuild(self) -> bool:
+        """``True`` when an option that changes the model's layers (``mixed_precision``) differs
+        from the value the model was saved with."""
+        return self._rebuild_model
+
+    # --- updates -------------------------------------------------------------------------------
+    def update_session_config(self, key: str, value: Any) -> None:
+        """Change one option in the current session's configuration record.
+
+        Parameters
+        ----------
+        key
+            A changeable option recorded in the session (e.g. ``"learning_rate"``).
+        value
+            Its new value, of the same type as the recorded one.
+
+        Raises
+        ------
+        ValueError
+            If ``key`` is not in the session's configuration.
+        TypeError
+            If ``value`` is not an instance of the recorded value's type.
+        """
+        config = self.current_session["config"]
+        if key not in config:
+            raise ValueError(f"Unknown session configuration key {key!r}. Allowed: "
+                             f"{sorted(config)}")
+        old_value = config[key]
+        if not isinstance(value, type(old_value)):
+            raise TypeError(f"The session configuration value of {key!r} must be of type "
+                            f"{type(old_value).__name__}. Received: {value!r} "
+                            f"({type(value).__name__})")
+        logger.debug("Updating session configuration '%s' from %r to %r", key, old_value, value)
+        config[key] = value
+
+    def add_session_loss_names(self, loss_names: Sequence[str]) -> None:
+        """Record the names of the losses reported in the current session."""
+        logger.debug("Adding session loss names: %s", loss_names)
+        self.current_session["loss_names"] = list(loss_names)
+
+    def add_session_batchsize(self, batch_size: int) -> None:
+        """Record the batch size of the current session."""
+        logger.debug("Adding session batch size: %s", batch_size)
+        self.current_session["batchsize"] = batch_size
+
+    def increment_iterations(self) -> None:
+        """Count one more iteration, in the total and in the current session."""
+        self._iterations += 1
+        self.current_session["iterations"] += 1
+
+    def add_mixed_precision_layers(self, layers: Sequence[str]) -> None:
+        """Replace the list of layers that may be switched between float16 and float32."""
+        logger.debug("Storing mixed precision layers: %s", layers)
+        self._mixed_precision_layers = list(layers)
+
+    def add_lr_finder(self, learning_rate: float) -> None:
+        """Store the learning rate found by the learning-rate finder."""
+        logger.debug("Storing learning rate finder result: %s", learning_rate)
+        self._lr_finder = learning_rate
+
+    def save(self) -> None:
+        """Write the state file atomically. Sessions with no iterations are left out."""
+        logger.debug("Saving State to '%s'", self._filename)
+        sessions = {str(key): value for key, value in sorted(self._sessions.items())
+                    if value.get("iterations", 0) > 0}
+        state = {"name": self._name,
+                 "sessions": sessions,
+                 "lowest_avg_loss": self.lowest_avg_loss,
+                 "iterations": self._iterations,
+                 "mixed_precision_layers": self._mixed_precision_layers,
+                 "lr_finder": self._lr_finder,
+                 "config": self._config}
+        write_atomic(self._filename, json.dumps(state, indent=2))
+
+    # --- loading -------------------------------------------------------------------------------
+    def _new_session_id(self) -> int:
+        return max(self._sessions) + 1 if self._sessions else 1
+
+    def _create_new_session(self, no_logs: bool) -> None:
+        self._sessions[self._session_id] = {
+            "timestamp": time.time(),
+            "no_logs": no_logs,
+            "loss_names": [],
+            "batchsize": 0,
+            "iterations": 0,
+            "config": {key: _plain(item()) for key, item in self._options.items()
+                       if not item.fixed}}
+
+    def _load(self) -> None:
+        """Read the state file, if any, and merge its configuration with the live one."""
+        if not os.path.exists(self._filename):
+            logger.info("No existing state file found. Generating.")
+            self._config = {key: _plain(item()) for key, item in self._options.items()}
+            return
+        state = self._read()
+        self._name = state.get("name", self._name)
+        self._sessions = {int(key): value for key, value in state.get("sessions", {}).items()}
+        lowest = state.get("lowest_avg_loss", 0.0)
+        # Faceswap compat: Faceswap 2 kept one lowest loss per side; Faceswap 3 sums them.
+        self.lowest_avg_loss = float(sum(lowest.values()) if isinstance(lowest, dict) else lowest)
+        self._iterations = state.get("iterations", 0)
+        self._mixed_precision_layers = state.get("mixed_precision_layers", [])
+        self._lr_finder = state.get("lr_finder", -1.0)
+        self._config = state.get("config", {})
+        logger.debug("Loaded state: %s", state)
+
+        legacy_updated = self._update_legacy_config()
+        self._add_missing_options()
+        self._merge_options()
+        if legacy_updated:
+            logger.info("Updated the legacy configuration in the state file '%s'.",
+                        self._filename)
+            self.save()
+        logger.info("Using configuration saved in state file")
+
+    def _read(self) -> dict[str, Any]:
+        """The parsed state file, or a ModelFileError saying how to recover."""
+        advice = (f"Restore the backup '{self._filename}.bk' over it if there is one, or delete "
+                  "it to start a new state (the model's stored settings and iteration count are "
+                  "then lost).")
+        try:
+            with open(self._filename, encoding="utf-8") as handle:
+                state = json.load(handle)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ModelFileError(f"The model state file '{self._filename}' is corrupt or "
+                                 f"truncated ({err}). {advice}") from err
+        problem = ""
+        if not isinstance(state, dict):
+            problem = f"expected a JSON object, found {type(state).__name__}"
+        elif not isinstance(state.get("sessions", {}), dict):
+            problem = "its 'sessions' entry is not a JSON object"
+        elif not isinstance(state.get("config", {}), dict):
+            problem = "its 'config' entry is not a JSON object"
+        elif not all(str(key).isdigit() for key in state.get("sessions", {})):
+            problem = "its 'sessions' entry has keys that are not session numbers"
+        if problem:
+            raise ModelFileError(f"The model state file '{self._filename}' is not a valid state "
+                                 f"file: {problem}. {advice}")
+        return state
+
+    def _update_legacy_config(self) -> bool:
+        """Rename the options of older Faceswap releases. Returns whether anything changed."""
+        config = self._config
+        updated = False
+        if "dssim_loss" in config:
+            config["loss_function"] = "ssim" if config.pop("dssim_loss") else "mae"
+            logger.info("Updated legacy option 'dssim_loss' to 'loss_function': '%s'",
+                        config["loss_function"])
+            updated = True
+        if "mask_type" in config and "learn_mask" not in config:
+            config["learn_mask"] = config["mask_type"] is not None
+            logger.info("Added option 'learn_mask' (%s) from the legacy 'mask_type'",
+                        config["learn_mask"])
+            updated = True
+        if config.get("mask_type") in ("facehull", "dfl_full"):
+            logger.info("Updated legacy mask_type '%s' to 'components'", config["mask_type"])
+            config["mask_type"] = "components"
+            updated = True
+        if "l2_reg_term" in config:
+            config["loss_function_2"] = "mse"
+            config["loss_weight_2"] = config.pop("l2_reg_term")
+            logger.info("Updated legacy option 'l2_reg_term' to 'loss_function_2': 'mse', "
+                        "'loss_weight_2': %s", config["loss_weight_2"])
+            updated = True
+        if "clipnorm" in config:
+            config["gradient_clipping"] = "norm" if config.pop("clipnorm") else "none"
+            logger.info("Updated legacy option 'clipnorm' to 'gradient_clipping': '%s'",
+                        config["gradient_clipping"])
+            updated = True
+        if "autoclip" in config:
+            # Faceswap compat: Faceswap 3 writes this to the key 'clipping', which is no option
+            # (quirk Q10), so the legacy setting was silently lost; we write 'gradient_clipping'.
+            # A false autoclip does not undo a clipping mode already taken from 'clipnorm'.
+            if config.pop("autoclip"):
+                config["gradient_clipping"] = "autoclip"
+            else:
+                config.setdefault("gradient_clipping", "none")
+            logger.info("Updated legacy option 'autoclip' to 'gradient_clipping': '%s'",
+                        config["gradient_clipping"])
+            updated = True
+        if any("." in layer for layer in self._mixed_precision_layers):
+            self._mixed_precision_layers = [layer.replace(".", "_")
+                                            for layer in self._mixed_precision_layers]
+            logger.info("Updated legacy mixed precision layer names")
+            updated = True
+        return updated
+
+    def _add_missing_options(self) -> None:
+        for key, item in self._options.items():
+            if key in self._config:
+                continue
+            value = _LEGACY_DEFAULTS[key] if key in _LEGACY_DEFAULTS else _plain(item())
+            logger.debug("Adding option '%s' missing from the state file: %r", key, value)
+            self._config[key] = value
+
+    def _merge_options(self) -> None:
+        """Fixed options: stored value wins and goes live. Changeable ones: live value wins."""
+        for key, item in self._options.items():
+            stored = "none" if self._config[key] is None else self._config[key]
+            current = _plain(item())
+            if not item.fixed:
+                if _normalise(stored) != _normalise(current):
+                    logger.info("Config item: '%s' has been updated from '%s' to '%s'",
+                                key, stored, current)
+                    if key in _REBUILD_OPTIONS:
+                        self._rebuild_model = True
+                self._config[key] = current
+                continue
+            self._push_fixed(key, item, stored, current)
+
+    def _push_fixed(self, key: str, item: ConfigItem, stored: Any, current: Any) -> None:
+        """Set a fixed option to its stored value; if that value is no longer allowed, warn and
+        keep (and store) the configured value."""
+        name = item.name or key
+        try:
+            item.set(stored)
+        except ConfigError as err:
+            logger.warning("The value %r stored for the fixed option '%s' in '%s' is no longer "
+                           "valid (%s). Using the configured value %r instead.",
+                           stored, name, self._filename, err, current)
+            self._config[key] = current
+            return
+        restored = _plain(item())
+        if _normalise(restored) != _normalise(current):
+            logger.warning("The option '%s' cannot be changed for an existing model: using the "
+                           "value stored with the model (%r) and ignoring the configured value "
+                           "(%r).", name, restored, current)
+        self._config[key] = restored
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of an option value (lists are copied)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _normalise(value: Any) -> Any:
+    """An option value for comparison: strings and list elements stripped and in lower case."""
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value.strip().lower()
+    if isinstance(value, (list, tuple)):
+        return [_normalise(element) for element in value]
+    return value
