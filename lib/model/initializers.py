@@ -28,7 +28,7 @@ def compute_fans(shape: tuple[int, ...] | list[int]) -> tuple[int, int]:
       ``fan_out = shape[-1] * receptive``.
 
     Faceswap compat: Faceswap 3 imports Keras' private ``compute_fans`` into this module (its
-    tests call ``initializers.compute_fans``). We may not import ``keras.src``, so this is our own
+    tests call ``initializers.compute_fans``). We use only public Keras API, so this is our own
     implementation of the same rule.
     """
     shape = tuple(int(dim) for dim in shape)
