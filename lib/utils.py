@@ -1,19 +1,20 @@
 """Utilities that Faceswap plugin files import from ``lib.utils``."""
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
 
 from lib.errors import FaceswapError
 
-__all__ = ["FaceswapError", "get_backend", "get_keras_version", "get_module_objects",
-           "fsync_folder",
-           "write_atomic"]
+__all__ = ["FaceswapError", "atomic_replace", "fsync_folder", "get_backend",
+           "get_keras_version", "get_module_objects", "write_atomic"]
 
 _BACKENDS = ("apple_silicon", "cpu", "directml", "nvidia", "rocm")
 
@@ -88,29 +89,45 @@ def get_module_objects(module: str) -> list[str]:
                   and obj.__module__ == module)
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write a file so that a crash at any moment leaves either the old or the new content.
+@contextlib.contextmanager
+def atomic_replace(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Replace a file so that a crash at any moment leaves either the old or the new content.
 
-    The data goes to a temporary file in the same folder, is flushed and fsynced, then renamed
-    over ``path``; the folder is fsynced too where the platform allows. Parent folders are
-    created.
+    Yields a temporary path in the same folder (parent folders are created) for the caller to
+    write, in any way. When the block ends without an exception the temporary file is fsynced and
+    renamed over ``path``, and the folder is fsynced where the platform allows; on an exception
+    it is deleted and ``path`` is untouched. The new file gets the old file's mode, or the usual
+    default (0666 less the umask) for a new one.
+
+    Parameters
+    ----------
+    path
+        The file to replace.
+    suffix
+        Suffix of the temporary file (a writer such as ``keras.Model.save`` may insist on one).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
     try:
-        # mkstemp creates the file as 0600; give it the old file's mode, or the usual default
-        os.chmod(temp_name, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        with os.fdopen(handle, "wb") as temp_file:
-            temp_file.write(payload)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
+        # mkstemp creates the file as 0600
+        os.chmod(temp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        yield temp
+        with open(temp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temp, path)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through :func:`atomic_replace`."""
+    with atomic_replace(path) as temp:
+        temp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _umask() -> int:

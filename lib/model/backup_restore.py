@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lib.errors import FaceswapError
 from lib.logger import VERBOSE
-from lib.utils import fsync_folder
+from lib.utils import atomic_replace, fsync_folder
 
 __all__ = ["Backup"]
 
@@ -34,20 +34,10 @@ _COPY_CHUNK = 16 * 1024 * 1024
 def _copy_file_atomic(source: str | Path, destination: str | Path) -> None:
     """Copy ``source`` (content, mode and times) over ``destination`` so that a crash at any
     moment leaves either the old ``destination`` or the complete new one."""
-    destination = Path(destination)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp",
-                                         dir=destination.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp_file, open(source, "rb") as source_file:
+    with atomic_replace(destination) as temp:
+        with open(temp, "wb") as temp_file, open(source, "rb") as source_file:
             shutil.copyfileobj(source_file, temp_file, _COPY_CHUNK)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        shutil.copystat(source, temp_name)
-        os.replace(temp_name, destination)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    fsync_folder(destination.parent)
+        shutil.copystat(source, temp)
 
 
 def _fsync_tree(folder: Path) -> None:

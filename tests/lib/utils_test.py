@@ -52,8 +52,8 @@ def test_get_backend_environment_override(monkeypatch):
 
 def test_get_module_objects_lists_only_public_names_defined_here():
     names = utils.get_module_objects("lib.utils")
-    assert names == ["fsync_folder", "get_backend", "get_keras_version", "get_module_objects",
-                     "write_atomic"]
+    assert names == ["atomic_replace", "fsync_folder", "get_backend", "get_keras_version",
+                     "get_module_objects", "write_atomic"]
     # FaceswapError is imported into lib.utils, not defined there; `inspect`, `os` are modules
     assert "FaceswapError" not in names
 
@@ -125,3 +125,18 @@ def test_write_atomic_gives_usual_permissions_and_keeps_existing_ones(tmp_path):
     existing.chmod(0o640)
     utils.write_atomic(existing, "new")
     assert existing.stat().st_mode & 0o777 == 0o640
+
+
+def test_atomic_replace_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "model.keras"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="writer crashed"):
+        with utils.atomic_replace(target, suffix=".keras") as temp:
+            assert temp.parent == tmp_path and temp.suffix == ".keras"
+            temp.write_text("partial")
+            raise RuntimeError("writer crashed")
+    assert target.read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["model.keras"]
+    with utils.atomic_replace(target, suffix=".keras") as temp:
+        temp.write_text("new")
+    assert target.read_text() == "new"

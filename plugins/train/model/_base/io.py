@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,7 @@ import numpy as np
 
 from lib.errors import FaceswapError, ModelFileError
 from lib.model.backup_restore import Backup
-from lib.utils import fsync_folder
+from lib.utils import atomic_replace
 
 if TYPE_CHECKING:
     from plugins.train.model._base.model import ModelBase
@@ -130,29 +129,20 @@ class IO:
                 or (self._save_optimizer == "exit" and is_exit))
 
     def _write_model(self, include_optimizer: bool) -> None:
-        """Save to a temporary file in the model folder, fsync it, then rename it into place."""
+        """Save through :func:`lib.utils.atomic_replace`: a crash leaves the old file or the new
+        one, never a partial file."""
         model = self._plugin.model
-        self._model_dir.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{self._plugin.name}.", suffix=_EXTENSION,
-                                             dir=self._model_dir)
-        os.close(handle)
         optimizer = getattr(model, "optimizer", None)
-        try:
-            if not include_optimizer and optimizer is not None:
+        detach = not include_optimizer and optimizer is not None
+        with atomic_replace(self.filename, suffix=_EXTENSION) as temp:
+            if detach:
                 # The .keras format has no include_optimizer flag: detach it while saving.
                 model.optimizer = None
             try:
-                model.save(temp_name)
+                model.save(temp)
             finally:
-                if not include_optimizer and optimizer is not None:
+                if detach:
                     model.optimizer = optimizer
-            with open(temp_name, "rb") as temp_file:
-                os.fsync(temp_file.fileno())
-            os.replace(temp_name, self.filename)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        fsync_folder(self._model_dir)
 
     def _should_backup(self, average: float) -> bool:
         """Faceswap 3's rule: the first average is stored without a backup; later, back up (and
