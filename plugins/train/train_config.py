@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import os
 import pkgutil
@@ -223,15 +224,35 @@ def default_config_file() -> Path:
     return Path(base) / "faceswap-original" / "train.ini"
 
 
-def _model_sections() -> list[ConfigSection]:
-    """A ``model.<name>`` section for every ``plugins/train/model/<name>_defaults.py``."""
-    sections = []
+def _defaults_modules() -> dict[str, str]:
+    """Plugin name -> defaults module: every ``plugins/train/model/<name>_defaults.py``, then
+    the ``<module>_defaults`` module beside each installed model plugin (entry point group
+    ``faceswap_original.models``) that has one. A built-in plugin wins over an entry point."""
+    found = {}
     for info in sorted(pkgutil.iter_modules(model_package.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or not info.name.endswith("_defaults"):
+        if not info.name.startswith("_") and info.name.endswith("_defaults"):
+            found[info.name[:-len("_defaults")]] = f"{model_package.__name__}.{info.name}"
+    for entry_point in importlib.metadata.entry_points(group="faceswap_original.models"):
+        module = f"{entry_point.value.split(':', 1)[0].strip()}_defaults"
+        if entry_point.name in found:
             continue
-        module = importlib.import_module(f"{model_package.__name__}.{info.name}")
-        sections.append(ConfigSection(f"model.{info.name[:-len('_defaults')]}",
-                                      getattr(module, "HELPTEXT", ""), module_items(module)))
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+            continue
+        found[entry_point.name] = module
+    return found
+
+
+def _model_sections() -> list[ConfigSection]:
+    """A ``model.<name>`` section for every model plugin's ``<name>_defaults`` module."""
+    sections = []
+    for name, module_name in sorted(_defaults_modules().items()):
+        module = importlib.import_module(module_name)
+        sections.append(ConfigSection(f"model.{name}", getattr(module, "HELPTEXT", ""),
+                                      module_items(module)))
     return sections
 
 
@@ -279,7 +300,9 @@ def load_config(config_file: str | Path | None = None) -> Config:
 
 def reset_config() -> None:
     """Put every option back to its default and forget the loaded file (for tests and
-    long-lived applications)."""
-    global _LOADED_FROM  # noqa: PLW0603
+    long-lived applications). The sections are found again on next use, so plugins installed
+    since then get theirs."""
+    global _LOADED_FROM, _CONFIG  # noqa: PLW0603
     get_config().reset()
     _LOADED_FROM = None
+    _CONFIG = None

@@ -58,7 +58,9 @@ _EXPECTED = [
 
 def test_every_option_with_faceswap_type_default_and_fixed_flag():
     sections = cfg.get_config().sections
-    assert list(sections)[:4] == ["global", "global.loss", "global.optimizer", "model.original"]
+    assert list(sections)[:3] == ["global", "global.loss", "global.optimizer"]
+    assert "model.original" in sections
+    assert all(name.startswith("model.") for name in list(sections)[3:])
     found = [(name, option, item.datatype, item.default, item.fixed)
              for name, section in sections.items() if name in {s for s, *_ in _EXPECTED}
              for option, item in section.items.items()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,50 @@ class IO:
             raise _corrupt_file_error(filename, err) from err
         logger.info("Loaded model from disk: '%s'", filename)
         return model
+
+    def restore_optimizer(self, model: keras.Model) -> bool:
+        """Restore the optimizer state saved in the model file into ``model``'s (compiled)
+        optimizer, when the file holds one that matches it.
+
+        The optimizer is built for the model's trainable variables, then the file's weights are
+        read into the model and its optimizer (the model weights are those just loaded). The
+        learning rate stays the configured one: it is a changeable option.
+
+        Faceswap compat: Faceswap never reads the saved optimizer state back (api_spec quirk Q2),
+        so every resume restarts Adam's moments and step count; we restore them.
+
+        Returns
+        -------
+        ``True`` when the optimizer state was restored.
+        """
+        optimizer = model.optimizer
+        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        optimizer.build(model.trainable_variables)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(self.filename)
+        skipped = []
+        for warning in caught:
+            message = str(warning.message)
+            if "optimizer" in message and "Skipping variable loading" in message:
+                skipped.append(message)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+        optimizer.learning_rate.assign(learning_rate)
+        if not skipped:
+            logger.info("Restored the optimizer state saved with the model (step %s).",
+                        int(keras.ops.convert_to_numpy(optimizer.iterations)))
+            return True
+        if any("saved optimizer has 0 variables" in message for message in skipped):
+            logger.info("The model file holds no optimizer state (save_optimizer = '%s'): the "
+                        "optimizer starts afresh.", self._save_optimizer)
+        else:
+            logger.warning("The optimizer state saved with the model does not match the "
+                           "configured optimizer (the optimizer, its options, precision or "
+                           "frozen layers changed): the optimizer starts afresh.")
+        logger.debug("Optimizer restore skipped: %s", skipped)
+        return False
 
     def _include_optimizer(self, is_exit: bool, force_save_optimizer: bool) -> bool:
         return (force_save_optimizer or self._save_optimizer == "always"

@@ -218,16 +218,28 @@ class ModelBase:
                     "mixed" if self._settings.use_mixed_precision else "full")
         return rebuilt
 
+    def _side_input_shapes(self) -> list[tuple[int, ...]]:
+        """The input shape of side A and of side B: :attr:`input_shape` is one 3-tuple for both
+        sides, or a list of two 3-tuples when the sides differ (as the seed document allows)."""
+        shape = self.input_shape
+        if (isinstance(shape, (list, tuple)) and len(shape) == 2
+                and all(isinstance(side, (list, tuple)) for side in shape)):
+            return [tuple(side) for side in shape]
+        return [tuple(shape)] * 2
+
     def _get_inputs(self) -> list[keras.KerasTensor]:
-        """``face_in_a`` and ``face_in_b``, both of shape :attr:`input_shape`."""
-        return [keras.Input(shape=self.input_shape, name=f"face_in_{side}") for side in "ab"]
+        """``face_in_a`` and ``face_in_b``, of the shapes :attr:`input_shape` gives."""
+        return [keras.Input(shape=shape, name=f"face_in_{side}")
+                for shape, side in zip(self._side_input_shapes(), "ab", strict=True)]
 
     def _validate_input_shape(self) -> None:
-        shape = tuple(self.input_shape)
-        if len(shape) != 3 or not all(isinstance(dim, int) and dim > 0 for dim in shape):
+        shapes = self._side_input_shapes()
+        if not all(len(shape) == 3 and all(isinstance(dim, int) and not isinstance(dim, bool)
+                                           and dim > 0 for dim in shape) for shape in shapes):
             raise FaceswapError(
                 f"The '{self.name}' plugin must set `self.input_shape` to (height, width, "
-                f"channels) after calling super().__init__(). Found: {self.input_shape!r}")
+                "channels), or to a list of two such tuples (side A, side B), after calling "
+                f"super().__init__(). Found: {self.input_shape!r}")
 
     def _validate_mask_options(self) -> None:
         if cfg.Loss.mask_type() != "none":
@@ -262,7 +274,12 @@ class ModelBase:
         weights.freeze()
         loss = Loss(self.color_order)  # read now: plugins set color_order after __init__
         loss.configure(self.model)
+        # Outputs of one decoder share its name (api_spec Q12), so Keras's per-output loss
+        # metrics would collide: name the outputs by their losses (face_a, mask_a, ...).
+        self.model.output_names = loss.names[1:]
         self.model.compile(optimizer=optimizer, loss=list(loss.functions.values()))
+        if self._io.model_exists:
+            self._io.restore_optimizer(self.model)
         self._state.add_session_loss_names(loss.names)
         logger.debug("Compiled model with losses %s", loss.names)
 

@@ -1,0 +1,1 @@
+"""Trainer plugins: one training step of a model plugin on one batch."""

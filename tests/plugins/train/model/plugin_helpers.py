@@ -1,0 +1,89 @@
+"""Helpers for model plugin tests: make a plugin with given options, build its bare network."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.metadata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import keras
+
+from lib.model import nn_blocks
+from plugins.train import train_config as cfg
+
+
+def write_ini(path: Path, options: dict[str, dict[str, Any]] | None) -> Path:
+    """Write ``{"section": {"option": value}}`` as an ini file; returns the path."""
+    lines = []
+    for section, values in (options or {}).items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {value}" for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def make_plugin(name: str, tmp_path: Path, options: dict[str, dict[str, Any]] | None = None,
+                predict: bool = False, model_dir: Path | None = None, **arguments: Any) -> Any:
+    """An instance of plugin ``name`` (module ``plugins.train.model.<name>``) configured with
+    ``options`` (e.g. ``{"model.dfaker": {"output_size": 256}, "global.loss":
+    {"learn_mask": True}}``), its model folder ``tmp_path / "model"`` unless given."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config_file = write_ini(tmp_path / "train.ini", options)
+    cfg.reset_config()
+    keras.backend.clear_session(free_memory=False)
+    from plugins.plugin_loader import PluginLoader
+    return PluginLoader.get_model(name, disable_logging=True)(model_dir or tmp_path / "model",
+                        argparse.Namespace(configfile=str(config_file), **arguments),
+                        predict=predict)
+
+
+def build_network(plugin: Any) -> keras.Model:
+    """The plugin's bare network from ``build_model`` (not compiled, no state), built the way
+    ``ModelBase`` builds it: fresh Keras names and block counters first."""
+    keras.backend.clear_session(free_memory=False)
+    nn_blocks.reset_naming()
+    return plugin.build_model(plugin._get_inputs())  # pylint: disable=protected-access
+
+
+def sub_model_names(model: keras.Model) -> list[str]:
+    """The model's name, then its nested models' names, depth first."""
+    from plugins.train.model._base import get_all_sub_models
+    return [sub.name for sub in get_all_sub_models(model)]
+
+
+TEST_PLUGINS = ("arch_names", "four_out", "own_build", "resize", "sub_original", "tiny")
+_TEST_PLUGIN_PACKAGE = "tests.plugins.train.model.test_plugins"
+
+
+def test_plugin_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """Entry points that install our test plugins as third-party model plugins."""
+    from plugins.plugin_loader import MODEL_ENTRY_POINT_GROUP
+    return [importlib.metadata.EntryPoint(name=name, value=f"{_TEST_PLUGIN_PACKAGE}.{name}",
+                                          group=MODEL_ENTRY_POINT_GROUP)
+            for name in TEST_PLUGINS]
+
+
+@contextlib.contextmanager
+def installed_plugins(extra: list[importlib.metadata.EntryPoint] | None = None
+                      ) -> Iterator[None]:
+    """Make ``importlib.metadata.entry_points`` report the test plugins (and ``extra``) as
+    installed model plugins, as a package's ``pyproject.toml`` entry points would."""
+    from plugins.plugin_loader import MODEL_ENTRY_POINT_GROUP
+    real = importlib.metadata.entry_points
+    ours = test_plugin_entry_points() + list(extra or [])
+
+    def entry_points(**params: Any) -> Any:
+        if params.get("group") == MODEL_ENTRY_POINT_GROUP:
+            return importlib.metadata.EntryPoints(ours)
+        return real(**params)
+
+    with mock.patch("importlib.metadata.entry_points", entry_points):
+        cfg.reset_config()
+        try:
+            yield
+        finally:
+            cfg.reset_config()
