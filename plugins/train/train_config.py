@@ -20,6 +20,7 @@ from pathlib import Path
 from lib.config import Config, ConfigItem, ConfigSection, GlobalSection, class_items, module_items
 from lib.model.losses import LOSS_NAMES
 from plugins.train import model as model_package
+from plugins.train.trainer import trainer_config
 
 __all__ = ["HELPTEXT", "Loss", "Optimizer", "default_config_file", "get_config", "load_config",
            "reset_config"]
@@ -265,7 +266,9 @@ def get_config() -> Config:
             ConfigSection("global", HELPTEXT, module_items(sys.modules[__name__])),
             ConfigSection("global.loss", Loss.helptext, class_items(Loss)),
             ConfigSection("global.optimizer", Optimizer.helptext, class_items(Optimizer)),
-            *_model_sections()])
+            *_model_sections(),
+            ConfigSection("trainer.augmentation", trainer_config.HELPTEXT,
+                          module_items(trainer_config))])
     return _CONFIG
 
 

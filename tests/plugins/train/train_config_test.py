@@ -60,11 +60,26 @@ def test_every_option_with_faceswap_type_default_and_fixed_flag():
     sections = cfg.get_config().sections
     assert list(sections)[:3] == ["global", "global.loss", "global.optimizer"]
     assert "model.original" in sections
-    assert all(name.startswith("model.") for name in list(sections)[3:])
+    assert all(name.startswith("model.") for name in list(sections)[3:-1])
+    assert list(sections)[-1] == "trainer.augmentation"
     found = [(name, option, item.datatype, item.default, item.fixed)
              for name, section in sections.items() if name in {s for s, *_ in _EXPECTED}
              for option, item in section.items.items()]
     assert found == _EXPECTED
+
+
+def test_trainer_augmentation_section():
+    """The eleven trainer options, with Faceswap's defaults and ranges; never fixed."""
+    section = cfg.get_config().sections["trainer.augmentation"]
+    found = {name: (item.default, item.min_max) for name, item in section.items.items()}
+    assert found == {
+        "preview_images": (14, (2, 16)), "mask_opacity": (30, (0, 100)),
+        "mask_color": ("#ff0000", None), "zoom_amount": (5, (0, 25)),
+        "rotation_range": (10, (0, 25)), "shift_range": (5, (0, 25)),
+        "flip_chance": (50, (0, 75)), "color_lightness": (30, (0, 75)),
+        "color_ab": (8, (0, 50)), "color_clahe_chance": (50, (0, 75)),
+        "color_clahe_max_size": (4, (1, 8))}
+    assert not any(item.fixed for item in section.items.values())
 
 
 def test_ranges_and_choices():
