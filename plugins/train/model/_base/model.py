@@ -125,6 +125,11 @@ class ModelBase:
         return self._state.iterations
 
     @property
+    def warmup_steps(self) -> int:
+        """The number of learning-rate warm-up steps (``--warmup``; 0 for none)."""
+        return int(getattr(self._args, "warmup", 0) or 0)
+
+    @property
     def freeze_layers(self) -> list[str]:
         """Sub-models that ``--freeze-weights`` freezes. Override in a plugin."""
         return ["encoder"]

@@ -1,0 +1,1 @@
+"""Training helpers: data feeding, augmentation, learning-rate tools and logging."""

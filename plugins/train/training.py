@@ -1,0 +1,257 @@
+"""Drive a model plugin through training: batches from the feeder, one step each, losses,
+TensorBoard logs, the learning-rate warm-up and previews (Faceswap's ``plugins.train.training``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+
+from lib.errors import FaceswapError
+from lib.model.backup_restore import Backup
+from lib.training.tensorboard import EventWriter
+from lib.utils import get_module_objects
+from plugins.train.trainer import _display
+
+if TYPE_CHECKING:
+    from lib.training.generator import Feeder
+    from plugins.train.trainer._base import TrainerBase
+
+logger = logging.getLogger(__name__)
+
+
+class LearningRateWarmup:
+    """Ramp the learning rate up linearly over the first ``steps`` training steps.
+
+    Step ``n`` (1-based) trains at ``n / steps * target_learning_rate``, so the first step uses
+    ``target / steps`` and step ``steps`` the target; nothing happens when ``steps`` is 0.
+
+    Parameters
+    ----------
+    model
+        The compiled Keras model (its optimizer's learning rate is set).
+    target_learning_rate
+        The learning rate to reach.
+    steps
+        The number of warm-up steps.
+    """
+
+    def __init__(self, model: keras.Model, target_learning_rate: float, steps: int) -> None:
+        if steps < 0:
+            raise ValueError(f"`steps` must be 0 or more. Received: {steps!r}")
+        self._model = model
+        self._target = float(target_learning_rate)
+        self._steps = int(steps)
+        self._step = 0
+        self._report = {int(self._steps * i / 10) for i in range(1, 11)}
+
+    @property
+    def finished(self) -> bool:
+        return self._step >= self._steps
+
+    def __call__(self) -> None:
+        if self.finished:
+            return
+        self._step += 1
+        learning_rate = self._step / self._steps * self._target
+        self._model.optimizer.learning_rate.assign(learning_rate)
+        if self._step == 1:
+            logger.info("Learning rate warm-up: start %.3g, target %.3g, over %s steps",
+                        learning_rate, self._target, self._steps)
+        elif self._step in self._report:
+            logger.verbose("Learning rate warm-up: step %s of %s, learning rate %.3g",
+                           self._step, self._steps, learning_rate)
+        if self._step == self._steps:
+            logger.info("Learning rate warm-up finished at %.3g", learning_rate)
+
+
+class Trainer:
+    """Train a built model plugin with a trainer plugin and a data feeder.
+
+    Parameters
+    ----------
+    plugin
+        The trainer plugin (it holds the model plugin and the batch size).
+    feeder
+        The data feeder for both sides (:class:`lib.training.generator.Feeder`).
+    preview_path
+        Where to write the preview PNG at every save (``None`` for
+        ``<model_dir>/<name>_preview.png``).
+    """
+
+    def __init__(self, plugin: TrainerBase, feeder: Feeder,
+                 preview_path: str | Path | None = None) -> None:
+        self._plugin = plugin
+        self._model = plugin.model
+        self._feeder = feeder
+        self._preview_path = Path(preview_path) if preview_path else Path(
+            self._model.io.model_dir) / f"{self._model.name}_preview.png"
+        optimizer = self._model.model.optimizer
+        self._warmup = LearningRateWarmup(
+            self._model.model, float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+            self._model.warmup_steps)
+        self._model.state.add_session_batchsize(plugin.batch_size)
+        self._tensorboard = self._set_tensorboard()
+        self._start_time = time.monotonic()
+        self._session_steps = 0
+        self._last_loss: np.ndarray | None = None
+
+    @property
+    def last_loss(self) -> np.ndarray | None:
+        """``[total, <one per output>]`` of the last training step."""
+        return self._last_loss
+
+    @property
+    def iterations(self) -> int:
+        """The model's total iteration count."""
+        return self._model.iterations
+
+    @property
+    def examples_per_second(self) -> float:
+        elapsed = time.monotonic() - self._start_time
+        return 2 * self._plugin.batch_size * self._session_steps / elapsed if elapsed else 0.0
+
+    def _set_tensorboard(self) -> EventWriter | None:
+        if self._model.state.current_session.get("no_logs"):
+            logger.verbose("TensorBoard logging disabled")
+            return None
+        log_dir = (Path(self._model.io.model_dir) / f"{self._model.name}_logs"
+                   / f"session_{self._model.state.session_id}")
+        logger.debug("TensorBoard logs in '%s'", log_dir)
+        return EventWriter(log_dir)
+
+    def train_one_step(self) -> np.ndarray:
+        """One iteration: count it, train on one batch, log and check the losses.
+
+        Returns
+        -------
+        ``[total, <loss of each output>]``.
+
+        Raises
+        ------
+        lib.errors.FaceswapError
+            When a loss is NaN or infinite and ``nan_protection`` is on. Nothing is saved: the
+            last saved model stays the last good one.
+        """
+        from plugins.train import train_config as cfg
+
+        self._model.state.increment_iterations()
+        inputs, targets = self._feeder.get_batch()
+        self._warmup()
+        losses = self._plugin.train_batch(inputs, targets)
+        self._session_steps += 1
+        loss = np.concatenate([[float(np.sum(losses))], losses]).astype("float32")
+        iteration = self._model.iterations
+        if self._tensorboard is not None:
+            self._tensorboard.add_scalars(
+                {f"batch_{name}": float(value)
+                 for name, value in zip(self._model.state.loss_names, loss, strict=False)},
+                iteration)
+        if cfg.nan_protection() and not np.all(np.isfinite(loss)):
+            names = self._model.state.loss_names
+            details = ", ".join(f"{name}: {value}" for name, value in zip(names, loss,
+                                                                          strict=False))
+            raise FaceswapError(
+                f"A NaN or infinite loss was detected at iteration {iteration} ({details}). "
+                "Training stopped without saving, so the model files hold the last good save. "
+                "Resume from it, perhaps with a lower learning rate, gradient clipping "
+                "('gradient_clipping' in [global.optimizer]) or without mixed precision.")
+        half = len(losses) // 2
+        self._model.add_history(np.array([np.sum(losses[:half]), np.sum(losses[half:])]))
+        self._last_loss = loss
+        return loss
+
+    def status_line(self) -> str:
+        """``[hh:mm:ss] [#iteration] Loss A: x, Loss B: y | face_a: ... | N ex/s``."""
+        elapsed = int(time.monotonic() - self._start_time)
+        stamp = f"{elapsed // 3600:02d}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+        loss = self._last_loss
+        if loss is None:
+            return f"[{stamp}] [#{self._model.iterations:05d}]"
+        outputs = loss[1:]
+        half = len(outputs) // 2
+        per_output = " ".join(f"{name}: {value:.5f}" for name, value in
+                              zip(self._model.state.loss_names[1:], outputs, strict=False))
+        return (f"[{stamp}] [#{self._model.iterations:05d}] "
+                f"Loss A: {np.sum(outputs[:half]):.5f}, Loss B: {np.sum(outputs[half:]):.5f} "
+                f"| {per_output} | {self.examples_per_second:.1f} ex/s")
+
+    def save(self, is_exit: bool = False) -> None:
+        """Save the model (and state), flush the logs and write the preview."""
+        self._model.io.save(is_exit=is_exit)
+        if self._tensorboard is not None:
+            self._tensorboard.flush()
+        self.write_preview()
+
+    def snapshot(self) -> None:
+        """Copy the model folder, as just saved, to ``<model_dir>_snapshot_<iterations>_iters``.
+
+        Faceswap calls ``io.snapshot()`` one iteration after the save, which labels the folder
+        ``iterations - 1``; we snapshot right after the save, labelled with the saved count.
+        """
+        Backup(self._model.io.model_dir, self._model.name).snapshot_models(
+            self._model.iterations)
+
+    def write_preview(self) -> Path | None:
+        """Write the preview PNG: per side, original / reconstruction / swap."""
+        count = _preview_count()
+        samples = self._feeder.generate_preview(count)
+        if not samples:
+            return None
+        image = _display.compose_preview(self._model, samples)
+        _display.write_png(self._preview_path, image)
+        logger.verbose("Preview written to '%s'", self._preview_path)
+        return self._preview_path
+
+    def close(self) -> None:
+        """Close the TensorBoard writer (the feeder belongs to the caller)."""
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
+
+
+def _preview_count() -> int:
+    from plugins.train.trainer import trainer_config
+    return max(1, math.floor(trainer_config.preview_images()))
+
+
+def train_iterations(trainer: Trainer, iterations: int, save_interval: int,
+                     snapshot_interval: int, should_stop: Any = None,
+                     on_step: Any = None) -> int:
+    """Faceswap's outer loop: ``iterations`` steps, a save at the session's first step and every
+    ``save_interval`` steps, a snapshot after the save at every ``snapshot_interval`` total
+    iterations, and a save on exit (also when ``should_stop()`` turns true).
+
+    Returns
+    -------
+    The number of steps run.
+    """
+    steps = 0
+    try:
+        for iteration in range(1, iterations + 1):
+            trainer.train_one_step()
+            steps += 1
+            if on_step is not None:
+                on_step(trainer)
+            stop = bool(should_stop and should_stop())
+            last = stop or iteration == iterations
+            snapshot = bool(snapshot_interval) and trainer.iterations % snapshot_interval == 0
+            if last:
+                trainer.save(is_exit=True)
+            elif iteration == 1 or iteration % save_interval == 0 or snapshot:
+                trainer.save(is_exit=False)
+            if snapshot:
+                trainer.snapshot()
+            if stop:
+                break
+    finally:
+        trainer.close()
+    return steps
+
+
+__all__ = get_module_objects(__name__)
