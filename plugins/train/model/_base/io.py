@@ -178,7 +178,10 @@ class IO:
         one, never a partial file."""
         model = self._plugin.model
         optimizer = getattr(model, "optimizer", None)
-        detach = not include_optimizer and optimizer is not None
+        # An optimizer that never stepped has no state worth saving (and would not match the
+        # built optimizer on resume).
+        detach = optimizer is not None and (not include_optimizer
+                                            or not getattr(optimizer, "built", True))
         with atomic_replace(self.filename, suffix=_EXTENSION) as temp:
             if detach:
                 # The .keras format has no include_optimizer flag: detach it while saving.
