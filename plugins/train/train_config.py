@@ -240,8 +240,13 @@ def _defaults_modules() -> dict[str, str]:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
+            if err.name != module:  # a broken plugin: loading it reports the error
+                logger.warning("The options of the installed model plugin '%s' could not be "
+                               "read (%s).", entry_point.name, err)
+            continue
+        except Exception as err:  # noqa: BLE001 - never let a third party break the config
+            logger.warning("The options of the installed model plugin '%s' could not be read "
+                           "(%s: %s).", entry_point.name, type(err).__name__, err)
             continue
         found[entry_point.name] = module
     return found

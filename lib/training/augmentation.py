@@ -1,0 +1,268 @@
+"""Image augmentation of a training batch: colour, affine transform, flip and random warp.
+
+:class:`ImageAugmentation` works on a uint8 batch ``(batch, size, size, channels)`` whose channels
+0-2 are the face (BGR) and any further channels are masks. Every random number comes from a
+:class:`numpy.random.Generator`, so a seed reproduces a batch exactly. The options are read, when
+the object is made, from the ``trainer.augmentation`` section of the training config
+(:mod:`plugins.train.trainer.trainer_config`).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["ImageAugmentation"]
+
+logger = logging.getLogger(__name__)
+
+_OPTIONS = ("zoom_amount", "rotation_range", "shift_range", "flip_chance", "color_lightness",
+            "color_ab", "color_clahe_chance", "color_clahe_max_size")
+
+
+def _read_options() -> dict[str, Any]:
+    """The augmentation options of the training config, as they are now."""
+    # Imported here, not at module level: the trainer plugins (in ``plugins``) import this
+    # package, and the options module lives beside them.
+    from plugins.train.trainer import trainer_config as tcfg  # noqa: PLC0415
+
+    return {name: getattr(tcfg, name)() for name in _OPTIONS}
+
+
+def _check_batch(batch: Any, size: int, min_channels: int) -> None:
+    """Raise if ``batch`` is not a uint8 ``(B, size, size, C)`` array with enough channels."""
+    if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4:
+        raise TypeError("`batch` must be a uint8 NumPy array of shape (batch, size, size, "
+                        f"channels). Received: {type(batch).__name__} "
+                        f"{getattr(batch, 'dtype', '')} {getattr(batch, 'shape', '')}")
+    if batch.shape[1:3] != (size, size) or batch.shape[-1] < min_channels:
+        raise ValueError(f"`batch` must be (batch, {size}, {size}, >= {min_channels} channels) "
+                         f"for this ImageAugmentation. Received shape: {batch.shape}")
+
+
+class ImageAugmentation:
+    """Faceswap's training-image augmentation.
+
+    Parameters
+    ----------
+    batch_size
+        The number of images in a batch. It sizes the random draws; batches of another length
+        are accepted too (the draws follow the batch).
+    processing_size
+        The size in pixels of the (square) images the batch holds.
+    seed
+        Seed of the generator used when a method is called without ``rng``. ``None`` seeds it
+        from the operating system.
+
+    Notes
+    -----
+    The options come from ``trainer.augmentation`` when the object is made: ``zoom_amount``,
+    ``rotation_range``, ``shift_range``, ``flip_chance``, ``color_lightness``, ``color_ab``,
+    ``color_clahe_chance`` and ``color_clahe_max_size``. Each method takes an optional ``rng``
+    (a :class:`numpy.random.Generator`); the draws it makes, in order, are documented on the
+    method, so a test can replay them.
+
+    Examples
+    --------
+    >>> augment = ImageAugmentation(4, 64, seed=0)
+    >>> batch = np.zeros((4, 64, 64, 4), dtype="uint8")
+    >>> batch = augment.color_adjust(batch)
+    >>> batch = augment.transform(batch)
+    >>> batch = augment.random_flip(batch)
+    >>> augment.warp(batch).shape
+    (4, 64, 64, 3)
+    """
+
+    def __init__(self, batch_size: int, processing_size: int, seed: int | None = None) -> None:
+        for name, value in (("batch_size", batch_size), ("processing_size", processing_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {value!r}")
+        self.batch_size = int(batch_size)
+        self.processing_size = int(processing_size)
+        self._rng = np.random.default_rng(seed)
+        self._config = _read_options()
+        size = self.processing_size
+        # colour
+        self._lab_adjust = np.array([self._config["color_lightness"] / 100,
+                                     self._config["color_ab"] / 100,
+                                     self._config["color_ab"] / 100], dtype="float32")
+        self._clahe_base = max(2, size // 128)
+        # transform
+        self._shift = self._config["shift_range"] / 100 * size
+        # warp: a 5 x 5 grid of pixel positions; its maps are resized to 1.25 x size and the
+        # centre `size` pixels kept.
+        grid = np.linspace(0, size, 5, dtype="float32")
+        self._warp_grid = np.stack([np.broadcast_to(grid, (5, 5)),
+                                    np.broadcast_to(grid[:, None], (5, 5))]).astype("float32")
+        self._warp_pad = int(1.25 * size)
+        self._warp_start = self._warp_pad // 10
+        self._warp_scale = 5 / 256 * size
+        logger.debug("ImageAugmentation(batch_size=%s, processing_size=%s): %s",
+                     batch_size, processing_size, self._config)
+
+    def _generator(self, rng: np.random.Generator | None) -> np.random.Generator:
+        if rng is None:
+            return self._rng
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"`rng` must be a numpy.random.Generator or None. Received: "
+                            f"{type(rng).__name__}")
+        return rng
+
+    # --- colour --------------------------------------------------------------------------------
+    def color_adjust(self, batch: np.ndarray, rng: np.random.Generator | None = None
+                     ) -> np.ndarray:
+        """Random CLAHE on the lightness, then random L, A and B shifts, on channels 0-2 (BGR).
+
+        The batch goes to L*a*b* (OpenCV's 8-bit scale). With probability
+        ``color_clahe_chance / 100`` an image gets CLAHE on L (``clipLimit=2.0``, a square grid
+        of ``g * (base // 2) + base`` tiles, ``base = max(2, size // 128)``, ``g`` a random
+        integer in ``[0, color_clahe_max_size]``). Then every image and channel gets a shift
+        ``u ~ U(-amount, amount)``, ``amount = (color_lightness, color_ab, color_ab) / 100``:
+        ``v + (255 - v) * u`` for ``u >= 0``, ``v * (1 + u)`` otherwise, truncated to uint8.
+
+        Draws, in order: ``rng.random(B)`` (CLAHE chance), ``rng.integers(0, max + 1,
+        size=n_clahe)`` (only when an image gets CLAHE), ``rng.uniform(-amount, amount,
+        size=(B, 3))``.
+
+        Parameters
+        ----------
+        batch
+            uint8 ``(B, size, size, C)``, ``C >= 3``. Channels 0-2 are changed in place.
+        rng
+            The generator to draw from (the object's own one when ``None``).
+
+        Returns
+        -------
+        The same batch, adjusted.
+
+        Faceswap compat: Faceswap skips CLAHE for the whole batch when the only image drawn for
+        it is the first one (it tests ``np.any(indices)``); we apply it to every image drawn.
+        """
+        _check_batch(batch, self.processing_size, 3)
+        rng = self._generator(rng)
+        count = batch.shape[0]
+        lab = np.stack([cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_BGR2LAB)
+                        for image in batch]) if count else batch[..., :3].copy()
+        indices = np.flatnonzero(rng.random(count) < self._config["color_clahe_chance"] / 100)
+        if indices.size:
+            grids = (rng.integers(0, self._config["color_clahe_max_size"] + 1,
+                                  size=indices.size) * (self._clahe_base // 2) + self._clahe_base)
+            for index, grid in zip(indices, grids, strict=True):
+                clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(int(grid), int(grid)))
+                lab[index, :, :, 0] = clahe.apply(lab[index, :, :, 0])
+        shifts = rng.uniform(-self._lab_adjust, self._lab_adjust,
+                             size=(count, 3)).astype("float32")[:, None, None, :]
+        values = lab.astype("float32")
+        values = np.where(shifts >= 0, values + (255 - values) * shifts, values * (1 + shifts))
+        # Faceswap writes the float result into the uint8 image: truncation, not rounding
+        lab = values.astype("uint8")
+        for index in range(count):
+            batch[index, :, :, :3] = cv2.cvtColor(lab[index], cv2.COLOR_LAB2BGR)
+        return batch
+
+    # --- geometry ------------------------------------------------------------------------------
+    def transform(self, batch: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Random rotation, zoom and shift of every channel (image and masks), in place.
+
+        Rotation ``U(-rotation_range, rotation_range)`` degrees and scale
+        ``U(1 - zoom_amount / 100, 1 + zoom_amount / 100)`` about ``(size // 2, size // 2)``,
+        then a shift ``U(-s, s)`` pixels in x and y, ``s = shift_range / 100 * size``;
+        ``cv2.warpAffine`` (bilinear) with ``BORDER_REPLICATE``.
+
+        Draws, in order: ``rng.uniform(-rotation, rotation, B)``, ``rng.uniform(1 - zoom,
+        1 + zoom, B)``, ``rng.uniform(-s, s, (B, 2))``.
+
+        Parameters
+        ----------
+        batch
+            uint8 ``(B, size, size, C)``.
+        rng
+            The generator to draw from (the object's own one when ``None``).
+
+        Returns
+        -------
+        The same batch, transformed.
+        """
+        _check_batch(batch, self.processing_size, 1)
+        rng = self._generator(rng)
+        count, size = batch.shape[0], self.processing_size
+        rotation = self._config["rotation_range"]
+        zoom = self._config["zoom_amount"] / 100
+        angles = rng.uniform(-rotation, rotation, size=count)
+        scales = rng.uniform(1 - zoom, 1 + zoom, size=count)
+        shifts = rng.uniform(-self._shift, self._shift, size=(count, 2))
+        centre = (size // 2, size // 2)
+        for index in range(count):
+            matrix = cv2.getRotationMatrix2D(centre, float(angles[index]), float(scales[index]))
+            matrix[:, 2] += shifts[index]
+            warped = cv2.warpAffine(batch[index], matrix, (size, size),
+                                    borderMode=cv2.BORDER_REPLICATE)
+            batch[index] = warped.reshape(batch.shape[1:])  # cv2 drops a single channel axis
+        return batch
+
+    def random_flip(self, batch: np.ndarray, rng: np.random.Generator | None = None
+                    ) -> np.ndarray:
+        """Flip images (every channel) left-right with probability ``flip_chance / 100``.
+
+        Draws: ``rng.random(B)``; image ``i`` is flipped when its draw is below the chance.
+
+        Parameters
+        ----------
+        batch
+            uint8 ``(B, size, size, C)``, changed in place.
+        rng
+            The generator to draw from (the object's own one when ``None``).
+
+        Returns
+        -------
+        The same batch.
+
+        Faceswap compat: Faceswap 2 ignores ``flip_chance`` (always 50 %); we honour it, as
+        Faceswap 3 does.
+        """
+        _check_batch(batch, self.processing_size, 1)
+        rng = self._generator(rng)
+        indices = np.flatnonzero(rng.random(batch.shape[0]) < self._config["flip_chance"] / 100)
+        batch[indices] = batch[indices, :, ::-1]
+        return batch
+
+    def warp(self, batch: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Random warp of channels 0-2 (the model's input; masks are not warped).
+
+        A 5 x 5 grid of pixel positions (``linspace(0, size, 5)`` in x and y) gets Gaussian
+        noise (sigma ``5 / 256 * size``); each of its two maps is resized (bilinear) to
+        ``int(1.25 * size)`` square and its centre ``size`` pixels kept; ``cv2.remap`` (bilinear,
+        black border) samples the image at those positions.
+
+        Draws: ``rng.normal(scale=5 / 256 * size, size=(B, 2, 5, 5))`` (x map, then y map).
+
+        Parameters
+        ----------
+        batch
+            uint8 ``(B, size, size, C)``, ``C >= 3``; not changed.
+        rng
+            The generator to draw from (the object's own one when ``None``).
+
+        Returns
+        -------
+        A new uint8 ``(B, size, size, 3)`` array.
+
+        Faceswap compat: Faceswap keeps the map slice ``[pad // 10 : -pad // 10]``, one pixel
+        short of ``size`` for some sizes (e.g. 50); we keep exactly ``size`` pixels from
+        ``pad // 10`` (the same slice for the usual sizes: 64, 128, 256...).
+        """
+        _check_batch(batch, self.processing_size, 3)
+        rng = self._generator(rng)
+        count, size = batch.shape[0], self.processing_size
+        noise = rng.normal(scale=self._warp_scale, size=(count, 2, 5, 5)).astype("float32")
+        maps = self._warp_grid[None] + noise
+        crop = slice(self._warp_start, self._warp_start + size)
+        warped = np.empty((count, size, size, 3), dtype="uint8")
+        for index in range(count):
+            map_x, map_y = (cv2.resize(grid, (self._warp_pad, self._warp_pad))[crop, crop]
+                            for grid in maps[index])
+            warped[index] = cv2.remap(np.ascontiguousarray(batch[index, :, :, :3]),
+                                      map_x, map_y, cv2.INTER_LINEAR)
+        return warped
