@@ -1,0 +1,193 @@
+"""The ``faceswap-original`` command line: train, convert, restore, plugins, demo.
+
+Option names follow Faceswap's where Faceswap has them. A :class:`~lib.errors.FaceswapError` is
+printed as one message (no traceback unless ``-L DEBUG``) and the exit status is 1.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from lib.errors import FaceswapError
+from lib.logger import TRACE, VERBOSE
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("faceswap_original")
+
+_LOG_LEVELS = {"TRACE": TRACE, "DEBUG": logging.DEBUG, "VERBOSE": VERBOSE, "INFO": logging.INFO,
+               "WARNING": logging.WARNING, "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
+
+
+def _bounded_int(low: int, high: int | None = None):
+    """An argparse type: an integer in ``[low, high]``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: allowed {allowed}")
+        return value
+    return parse
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-L", "--loglevel", type=str.upper, default="INFO",
+                        choices=list(_LOG_LEVELS),
+                        help="Log level. DEBUG also shows the traceback of errors.")
+    parser.add_argument("-c", "--config-file", dest="configfile", default=None,
+                        help="The training config (train.ini) to use instead of the default "
+                             "one.")
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="Train a model on two folders of aligned face images.",
+        description="Train a model to swap the faces in folder A with those in folder B. Ctrl+C "
+                    "(or SIGTERM) finishes the current step, saves and exits.")
+    parser.add_argument("-A", "--input-A", dest="input_a", required=True,
+                        help="Folder of aligned face images of side A (the original faces).")
+    parser.add_argument("-B", "--input-B", dest="input_b", required=True,
+                        help="Folder of aligned face images of side B (the swap faces).")
+    parser.add_argument("-m", "--model-dir", dest="model_dir", required=True,
+                        help="Folder to save the model in (resumed when it holds one).")
+    parser.add_argument("-t", "--trainer", default="original",
+                        help="The model plugin to train (see `faceswap-original plugins`).")
+    parser.add_argument("-bs", "--batch-size", dest="batch_size", type=_bounded_int(1, 256),
+                        default=16, help="Faces per side in a batch (1-256).")
+    parser.add_argument("-it", "--iterations", type=_bounded_int(1, 100_000_000),
+                        default=1_000_000, help="Iterations to train for in this session.")
+    parser.add_argument("-s", "--save-interval", dest="save_interval",
+                        type=_bounded_int(1), default=250, help="Save every N iterations.")
+    parser.add_argument("-ss", "--snapshot-interval", dest="snapshot_interval",
+                        type=_bounded_int(0), default=25_000,
+                        help="Snapshot the model folder every N iterations (0: never).")
+    parser.add_argument("-w", "--warmup", type=_bounded_int(0), default=0,
+                        help="Ramp the learning rate up over the first N iterations.")
+    parser.add_argument("-p", "--preview-dir", dest="preview_dir", default=None,
+                        help="Folder for the preview image (default: the model folder).")
+    parser.add_argument("--no-logs", dest="no_logs", action="store_true",
+                        help="Do not write TensorBoard logs.")
+    parser.add_argument("--summary", action="store_true",
+                        help="Print the model's summary and exit.")
+    parser.add_argument("-f", "--freeze-weights", dest="freeze_weights", action="store_true",
+                        help="Freeze the plugin's freeze_layers (the encoder by default).")
+    parser.add_argument("-l", "--load-weights", dest="load_weights", default=None,
+                        help="A .keras model file to copy the load_layers' weights from, for a "
+                             "new model.")
+    parser.add_argument("-D", "--distribution-strategy", dest="distribution_strategy",
+                        default="default", choices=["default", "mirrored", "central-storage"],
+                        help="How to train on several devices.")
+    parser.add_argument("--no-warp", dest="no_warp", action="store_true",
+                        help="Do not warp the input faces.")
+    parser.add_argument("--no-flip", dest="no_flip", action="store_true",
+                        help="Do not flip faces at random.")
+    parser.add_argument("--no-augment-color", dest="no_augment_color", action="store_true",
+                        help="Do not augment the colours.")
+    parser.add_argument("--seed", type=_bounded_int(0), default=None,
+                        help="Seed for the data augmentation (reproducible batches).")
+    _add_common(parser)
+
+
+def _add_convert(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert", help="Swap every aligned face image in a folder.",
+        description="Swap the faces in a folder of aligned face images with a trained model: "
+                    "each output has the input's size, the face region replaced (through the "
+                    "learned mask when the model has one).")
+    parser.add_argument("-i", "--input-dir", dest="input_dir", required=True,
+                        help="Folder of aligned face images to swap.")
+    parser.add_argument("-o", "--output-dir", dest="output_dir", required=True,
+                        help="Folder to write the swapped faces to.")
+    parser.add_argument("-m", "--model-dir", dest="model_dir", required=True,
+                        help="The trained model's folder.")
+    parser.add_argument("-s", "--swap-model", dest="swap_model", action="store_true",
+                        help="Swap B -> A instead of A -> B.")
+    _add_common(parser)
+
+
+def _add_restore(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "restore", help="Restore a model and its state from their backups.",
+        description="Roll a model folder back to its .bk backups; the current files are moved "
+                    "to an archive folder inside it.")
+    parser.add_argument("-m", "--model-dir", dest="model_dir", required=True,
+                        help="The model's folder.")
+    _add_common(parser)
+
+
+def _add_plugins(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("plugins", help="List the available model plugins.")
+    _add_common(parser)
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="Train the Original model on built-in synthetic faces.",
+        description="Generate two synthetic identities, train the Original model on them "
+                    "(about 5 minutes unless -it is given), write the preview and swap a few "
+                    "faces.")
+    parser.add_argument("-m", "--model-dir", dest="model_dir", default="faceswap_demo",
+                        help="Folder for the demo's data, model, preview and swaps.")
+    parser.add_argument("-it", "--iterations", type=_bounded_int(1, 10_000_000), default=None,
+                        help="Iterations to train (default: as many as fit in --minutes).")
+    parser.add_argument("--minutes", type=float, default=5.0,
+                        help="Training time when -it is not given (default 5).")
+    _add_common(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="faceswap-original",
+        description="Train, resume and run Faceswap model plugins on Keras 3.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_convert, _add_restore, _add_plugins, _add_demo):
+        add(subparsers)
+    return parser
+
+
+def _set_logging(level_name: str) -> None:
+    level = _LOG_LEVELS[level_name]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-8s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    for noisy in ("absl", "tensorflow", "jax", "h5py", "PIL"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from faceswap_original.train import train
+        return train(args)
+    if args.command == "convert":
+        from faceswap_original.convert import convert
+        return convert(args)
+    if args.command == "restore":
+        from faceswap_original.restore import restore
+        return restore(args)
+    if args.command == "plugins":
+        from faceswap_original.restore import list_plugins
+        return list_plugins()
+    from faceswap_original.demo import demo
+    return demo(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    _set_logging(args.loglevel)
+    try:
+        return _run(args)
+    except FaceswapError as err:
+        if args.loglevel in ("DEBUG", "TRACE"):
+            logger.exception("Error")
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The ``demo`` command: train the Original model on two built-in synthetic identities, write
+the preview and swap a few faces."""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from faceswap_original.train import StopRequest, run_training
+
+__all__ = ["DEMO_CONFIG", "demo"]
+
+logger = logging.getLogger(__name__)
+
+#: The demo's training options: a fast loss and a high learning rate, so that learning shows
+#: within minutes on a CPU. Written to ``<demo folder>/train.ini`` unless ``-c`` is given.
+DEMO_CONFIG = {
+    "global.loss": {"loss_function": "mae", "loss_function_2": "mse", "loss_weight_2": 100},
+    "global.optimizer": {"learning_rate": 1e-4, "save_optimizer": "always"},
+}
+_BATCH_SIZE = 8
+_SAVE_INTERVAL = 25
+_FACES = 200
+_SWAPPED = 8
+
+
+def _write_config(path: Path) -> None:
+    lines = []
+    for section, options in DEMO_CONFIG.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {value}" for key, value in options.items())
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+class _TimeLimit:
+    """Stop on a signal, or once ``minutes`` have passed (when no iteration count is given)."""
+
+    def __init__(self, stop: StopRequest, minutes: float | None) -> None:
+        self._stop = stop
+        self._deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
+
+    def __call__(self) -> bool:
+        return self._stop() or (self._deadline is not None
+                                and time.monotonic() >= self._deadline)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The ``demo`` command."""
+    from faceswap_original.convert import convert
+    from faceswap_original.demo_data import generate_demo_data
+
+    root = Path(args.model_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"Generating the demo faces in '{root / 'data'}'...", flush=True)
+    faces_a, faces_b = generate_demo_data(root / "data", count=_FACES, seed=0)
+    config_file = Path(args.configfile) if args.configfile else root / "train.ini"
+    if not args.configfile and not config_file.exists():
+        _write_config(config_file)
+    model_dir = root / "model"
+    iterations = args.iterations if args.iterations is not None else 10_000_000
+    train_args = argparse.Namespace(
+        input_a=str(faces_a), input_b=str(faces_b), model_dir=str(model_dir),
+        trainer="original", batch_size=_BATCH_SIZE, iterations=iterations,
+        save_interval=_SAVE_INTERVAL, snapshot_interval=0, warmup=0, preview_dir=str(root),
+        no_logs=False, summary=False, freeze_weights=False, load_weights=None,
+        distribution_strategy="default", no_warp=False, no_flip=False, no_augment_color=False,
+        seed=0, configfile=str(config_file), loglevel=args.loglevel)
+    budget = None if args.iterations is not None else args.minutes
+    print(f"Training the Original model in '{model_dir}' "
+          + (f"for {iterations} iterations" if budget is None else f"for {budget:g} minutes")
+          + " (Ctrl+C stops and saves)...", flush=True)
+    with StopRequest() as stop:
+        model = run_training(train_args, _TimeLimit(stop, budget), status_every=5)
+    swap_in = root / "swap_input"
+    swap_in.mkdir(exist_ok=True)
+    for path in sorted(faces_a.glob("*.png"))[:_SWAPPED]:
+        (swap_in / path.name).write_bytes(path.read_bytes())
+    swapped = root / "swapped"
+    convert(argparse.Namespace(input_dir=str(swap_in), output_dir=str(swapped),
+                               model_dir=str(model_dir), swap_model=False,
+                               configfile=str(config_file)))
+    print(f"\nDone after {model.iterations} iterations.\n"
+          f"  model:   {model_dir}\n"
+          f"  preview: {root / (model.name + '_preview.png')} (per side: original, "
+          "reconstruction, swap)\n"
+          f"  swapped: {swapped} (faces of A swapped to B)\n"
+          f"Train longer with: faceswap-original train -A {faces_a} -B {faces_b} "
+          f"-m {model_dir} -c {config_file} -bs {_BATCH_SIZE}")
+    return 0

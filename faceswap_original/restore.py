@@ -1,0 +1,65 @@
+"""The ``restore`` and ``plugins`` commands."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+from pathlib import Path
+
+from lib.errors import FaceswapError
+from lib.model.backup_restore import Backup
+
+__all__ = ["list_plugins", "model_name_in_folder", "restore"]
+
+logger = logging.getLogger(__name__)
+
+
+def model_name_in_folder(model_dir: str | Path, backups: bool = False) -> str:
+    """The plugin name of the one model in ``model_dir``, from its ``<name>_state.json`` (or,
+    with ``backups``, its ``<name>_state.json.bk``).
+
+    Raises
+    ------
+    lib.errors.FaceswapError
+        When the folder is missing or holds no state file, or several.
+    """
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise FaceswapError(f"The model folder '{folder}' does not exist. Check the path given "
+                            "with -m/--model-dir.")
+    suffix = "_state.json.bk" if backups else "_state.json"
+    names = sorted(path.name[:-len(suffix)] for path in folder.iterdir()
+                   if path.name.endswith(suffix) and path.is_file())
+    if len(names) != 1:
+        kind = "backed-up state files (*_state.json.bk)" if backups else "state files " \
+               "(*_state.json)"
+        raise FaceswapError(f"There should be 1 state file in the model folder '{folder}'. "
+                            f"{len(names)} {kind} were found"
+                            + (f": {', '.join(names)}." if names else ". Is this a model "
+                               "folder?"))
+    return names[0]
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Roll the model folder back to its backups."""
+    name = model_name_in_folder(args.model_dir, backups=True)
+    Backup(str(args.model_dir), name).restore()
+    logger.info("Restored the '%s' model in '%s' from its backups.", name, args.model_dir)
+    print(f"Restored the '{name}' model in '{args.model_dir}' from its backups.")
+    return 0
+
+
+def list_plugins() -> int:
+    """Print every model plugin with the first line of its help text."""
+    from plugins.plugin_loader import PluginLoader
+    for name in PluginLoader.get_available_models():
+        model = PluginLoader.get_model(name, disable_logging=True)
+        helptext = ""
+        module = model.__module__
+        try:
+            helptext = importlib.import_module(f"{module}_defaults").HELPTEXT
+        except (ModuleNotFoundError, AttributeError):
+            helptext = (model.__doc__ or "").strip()
+        first = helptext.strip().splitlines()[0] if helptext.strip() else ""
+        print(f"{name:<14} {first}")
+    return 0

@@ -1,0 +1,141 @@
+"""The ``train`` command: build (or resume) a model plugin and train it on two face folders."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from lib.errors import FaceswapError
+
+__all__ = ["StopRequest", "train", "run_training"]
+
+logger = logging.getLogger(__name__)
+
+
+class StopRequest:
+    """Turns SIGINT (Ctrl+C) and SIGTERM into a request to stop after the current step; a second
+    Ctrl+C stops at once (the model files keep the last save)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.info("Stop requested (%s): finishing the current step, then saving. Press "
+                    "Ctrl+C again to stop without saving.", signal.Signals(signum).name)
+
+    def __enter__(self) -> StopRequest:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _check_folders(args: argparse.Namespace) -> None:
+    for side, folder in (("A", args.input_a), ("B", args.input_b)):
+        path = Path(folder)
+        if not path.is_dir():
+            raise FaceswapError(f"The side {side} input folder '{folder}' does not exist or is "
+                                "not a folder. Give a folder of aligned face images with "
+                                f"-{side}.")
+    model_dir = Path(args.model_dir)
+    if model_dir.exists() and not model_dir.is_dir():
+        raise FaceswapError(f"The model folder '{model_dir}' exists but is not a folder. Give "
+                            "a folder (new or holding a model) with -m.")
+
+
+class _Status:
+    """The live one-line status (a progress bar when the iteration count is known)."""
+
+    def __init__(self, total: int, every: int) -> None:
+        self._total = total
+        self._every = max(1, every)
+        self._tty = sys.stdout.isatty()
+        self._count = 0
+
+    def __call__(self, trainer: Any) -> None:
+        self._count += 1
+        done = self._count / self._total
+        bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
+        line = f"{trainer.status_line()} [{bar}] {self._count}/{self._total}"
+        if self._tty:
+            sys.stdout.write("\r" + line[:200] + "\033[K")
+            sys.stdout.flush()
+        elif self._count == 1 or self._count % self._every == 0 or self._count == self._total:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self._tty and self._count:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
+                 status_every: int = 10) -> Any:
+    """Build the model and train it as ``args`` say; returns the model plugin.
+
+    Raises
+    ------
+    lib.errors.FaceswapError
+        For bad input or a failed step (nothing in the model folder has changed then, except
+        by saves made before the failure).
+    """
+    from lib.training.generator import Feeder, get_image_paths
+    from plugins.plugin_loader import PluginLoader
+    from plugins.train.training import Trainer, train_iterations
+
+    _check_folders(args)
+    images = {"a": get_image_paths(args.input_a), "b": get_image_paths(args.input_b)}
+    for side, paths in images.items():
+        if len(paths) < args.batch_size:
+            raise FaceswapError(
+                f"The side {side.upper()} folder '{args.input_a if side == 'a' else args.input_b}'"
+                f" holds {len(paths)} image(s), fewer than the batch size of "
+                f"{args.batch_size}. Add more faces or lower the batch size (-bs).")
+    model = PluginLoader.get_model(args.trainer)(args.model_dir, args, predict=False)
+    model.build()
+    if getattr(args, "summary", False):
+        return model
+    plugin = PluginLoader.get_trainer()(model, args.batch_size)
+    preview = Path(args.preview_dir) / f"{model.name}_preview.png" if getattr(
+        args, "preview_dir", None) else None
+    with Feeder(images, model, args.batch_size, seed=getattr(args, "seed", None),
+                no_warp=args.no_warp, no_flip=args.no_flip,
+                no_augment_color=args.no_augment_color) as feeder:
+        trainer = Trainer(plugin, feeder, preview_path=preview)
+        status = _Status(args.iterations, status_every)
+        started = time.monotonic()
+        try:
+            steps = train_iterations(trainer, args.iterations, args.save_interval,
+                                     args.snapshot_interval, should_stop=stop, on_step=status)
+        finally:
+            status.close()
+    logger.info("Trained %s iterations in %.0f s (model total: %s). Model saved in '%s'.",
+                steps, time.monotonic() - started, model.iterations, model.io.model_dir)
+    return model
+
+
+def train(args: argparse.Namespace) -> int:
+    """The ``train`` command."""
+    with StopRequest() as stop:
+        try:
+            run_training(args, stop)
+        except KeyboardInterrupt:
+            print("\nStopped without saving: the model folder holds the last save.",
+                  file=sys.stderr)
+            return 130
+    return 0
