@@ -35,9 +35,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
-def _reset_keras_state() -> None:
-    # free_memory=False skips a full gc.collect() (about 0.4 s); reference counting frees the rest.
-    keras.backend.clear_session(free_memory=False)
+# Tests that build whole models (up to 400 M parameters): Keras layers form reference cycles, so
+# only a full garbage collection frees their weights. Elsewhere free_memory=False skips that
+# collection (about 0.4 s a test) and reference counting frees the small tensors.
+_MODEL_TEST_FOLDERS = ("tests/plugins/", "tests/faceswap_original/", "tests/lib/model/networks/")
+
+
+def _reset_keras_state(free_memory: bool = False) -> None:
+    keras.backend.clear_session(free_memory=free_memory)
     keras.config.set_dtype_policy("float32")
     nn_blocks = sys.modules.get("lib.model.nn_blocks")  # only where a test imported it
     if nn_blocks is not None:
@@ -53,6 +58,8 @@ def _reset_keras_state() -> None:
 @pytest.fixture(autouse=True, params=[BACKEND])
 def keras_state(request: pytest.FixtureRequest):
     """Fresh Keras state for every test; parametrised so the backend shows in each test ID."""
+    path = request.node.path.as_posix()
+    free_memory = any(folder in path for folder in _MODEL_TEST_FOLDERS)
     _reset_keras_state()
     yield request.param
-    _reset_keras_state()
+    _reset_keras_state(free_memory)

@@ -13,8 +13,13 @@ import logging
 from keras import Input, layers
 from keras import Model as KModel
 
-from lib.model.nn_blocks import (Conv2DBlock, Conv2DOutput, ResidualBlock, Upscale2xBlock,
-                                 UpscaleBlock)
+from lib.model.nn_blocks import (
+    Conv2DBlock,
+    Conv2DOutput,
+    ResidualBlock,
+    Upscale2xBlock,
+    UpscaleBlock,
+)
 from lib.utils import FaceswapError, get_module_objects
 from plugins.train.train_config import Loss as cfg_loss
 

@@ -36,11 +36,22 @@ from keras import applications as kapp
 from keras import layers as kl
 
 from lib.logger import parse_class_init
-from lib.model.nn_blocks import (Conv2D, Conv2DBlock, Conv2DOutput, ResidualBlock,
-                                 Upscale2xBlock, UpscaleBlock, UpscaleDNYBlock,
-                                 UpscaleResizeImagesBlock)
-from lib.model.normalization import (AdaInstanceNormalization, GroupNormalization,
-                                     InstanceNormalization, RMSNormalization)
+from lib.model.nn_blocks import (
+    Conv2D,
+    Conv2DBlock,
+    Conv2DOutput,
+    ResidualBlock,
+    Upscale2xBlock,
+    UpscaleBlock,
+    UpscaleDNYBlock,
+    UpscaleResizeImagesBlock,
+)
+from lib.model.normalization import (
+    AdaInstanceNormalization,
+    GroupNormalization,
+    InstanceNormalization,
+    RMSNormalization,
+)
 from lib.utils import FaceswapError, get_keras_version, get_module_objects
 from plugins.train.train_config import Loss as cfg_loss
 

@@ -10,8 +10,13 @@ from keras import Input, initializers, layers
 from keras import Model as KModel
 
 from lib.model.layers import PixelShuffler
-from lib.model.nn_blocks import (Conv2DBlock, Conv2DOutput, ResidualBlock,
-                                 SeparableConv2DBlock, UpscaleBlock)
+from lib.model.nn_blocks import (
+    Conv2DBlock,
+    Conv2DOutput,
+    ResidualBlock,
+    SeparableConv2DBlock,
+    UpscaleBlock,
+)
 from lib.utils import get_module_objects
 from plugins.train.train_config import Loss as cfg_loss
 

@@ -17,8 +17,7 @@ from lib.errors import FaceswapError
 from plugins.train.model import phaze_a, phaze_a_defaults
 from plugins.train.model._base import get_all_sub_models
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import (build_network, make_plugin,
-                                                      sub_model_names)
+from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
 
 _DEFAULT_SUB_MODELS = ["phaze_a", "encoder", "fc_a", "fc_gblock", "fc_b", "g_block_both",
                        "decoder_both"]
