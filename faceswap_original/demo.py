@@ -16,10 +16,11 @@ logger = logging.getLogger(__name__)
 #: The demo's training options: a fast loss and a high learning rate, so that learning shows
 #: within minutes on a CPU. Written to ``<demo folder>/train.ini`` unless ``-c`` is given.
 DEMO_CONFIG = {
+    "global": {"coverage": 87.5},
     "global.loss": {"loss_function": "mae", "loss_function_2": "mse", "loss_weight_2": 100},
     "global.optimizer": {"learning_rate": 1e-4, "save_optimizer": "always"},
 }
-_BATCH_SIZE = 8
+_BATCH_SIZE = 6
 _SAVE_INTERVAL = 25
 _FACES = 200
 _SWAPPED = 8
@@ -65,8 +66,9 @@ def demo(args: argparse.Namespace) -> int:
         trainer="original", batch_size=_BATCH_SIZE, iterations=iterations,
         save_interval=_SAVE_INTERVAL, snapshot_interval=0, warmup=0, preview_dir=str(root),
         no_logs=False, summary=False, freeze_weights=False, load_weights=None,
-        distribution_strategy="default", no_warp=False, no_flip=False, no_augment_color=False,
-        seed=0, configfile=str(config_file), loglevel=args.loglevel)
+        distribution_strategy="default", no_warp=True, no_flip=False, no_augment_color=False,
+        seed=0, configfile=str(config_file), loglevel=args.loglevel,
+        progress=args.iterations is not None)
     budget = None if args.iterations is not None else args.minutes
     print(f"Training the Original model in '{model_dir}' "
           + (f"for {iterations} iterations" if budget is None else f"for {budget:g} minutes")

@@ -61,7 +61,7 @@ def _check_folders(args: argparse.Namespace) -> None:
 class _Status:
     """The live one-line status (a progress bar when the iteration count is known)."""
 
-    def __init__(self, total: int, every: int) -> None:
+    def __init__(self, total: int | None, every: int) -> None:
         self._total = total
         self._every = max(1, every)
         self._tty = sys.stdout.isatty()
@@ -69,9 +69,11 @@ class _Status:
 
     def __call__(self, trainer: Any) -> None:
         self._count += 1
-        done = self._count / self._total
-        bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
-        line = f"{trainer.status_line()} [{bar}] {self._count}/{self._total}"
+        line = trainer.status_line()
+        if self._total:
+            done = self._count / self._total
+            bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
+            line += f" [{bar}] {self._count}/{self._total}"
         if self._tty:
             sys.stdout.write("\r" + line[:200] + "\033[K")
             sys.stdout.flush()
@@ -117,7 +119,8 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
                 no_warp=args.no_warp, no_flip=args.no_flip,
                 no_augment_color=args.no_augment_color) as feeder:
         trainer = Trainer(plugin, feeder, preview_path=preview)
-        status = _Status(args.iterations, status_every)
+        status = _Status(args.iterations if getattr(args, "progress", True) else None,
+                         status_every)
         started = time.monotonic()
         try:
             steps = train_iterations(trainer, args.iterations, args.save_interval,
