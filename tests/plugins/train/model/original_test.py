@@ -136,6 +136,8 @@ def test_fixed_option_is_kept_on_resume(tmp_path, config_file, caplog):
     model_dir = tmp_path / "model"
     model = _model(model_dir, config_file)
     assert model.model.count_params() == 60_565_126
+    faces, targets = _batch()
+    assert np.all(np.isfinite(model.model.train_on_batch([faces, faces], [targets, targets])))
     model.state.increment_iterations()
     model.io.save()
     _write_ini(config_file, model__original={"lowmem": "False"})
@@ -248,3 +250,15 @@ def test_summary_goes_to_stdout_without_compiling(tmp_path, config_file, capsys)
     assert "82,062,470" in printed
     assert getattr(model.model, "optimizer", None) is None
     assert not (tmp_path / "model").exists() or not any((tmp_path / "model").iterdir())
+
+
+def test_mixed_precision_outputs_are_float32(tmp_path, config_file):
+    _write_ini(config_file, **{"global": {"mixed_precision": "True"}})
+    model = _model(tmp_path / "model", config_file)
+    encoder = model.model.get_layer("encoder")
+    assert encoder.get_layer("conv_128_0_conv2d").compute_dtype == "float16"
+    assert isinstance(model.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    faces, targets = _batch()
+    assert all(to_numpy(out).dtype == np.float32 for out in model.model([faces, faces]))
+    losses = model.model.train_on_batch([faces, faces], [targets, targets])
+    assert np.all(np.isfinite(losses))
