@@ -8,13 +8,9 @@ import pytest
 from lib.errors import ConfigError, FaceswapError
 from plugins.train.model import dfaker_defaults
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
-
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
-
-
-def _layer_names(model: keras.Model, sub_model: str) -> list[str]:
-    return [layer.name for layer in model.get_layer(sub_model).layers]
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, random_faces,
+                                                     sub_model_names)
 
 
 @pytest.mark.smoke
@@ -29,10 +25,10 @@ def test_default_build(tmp_path):
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_b"]
-    encoder = _layer_names(model, "encoder")
+    encoder = layer_names(model, "encoder")
     # The Original encoder, with the 1024 convolution (Original's lowmem is off)
     assert "conv_1024_0_conv2d" in encoder and "upscale_512_0_pixelshuffler" in encoder
-    decoder_a = _layer_names(model, "decoder_a")
+    decoder_a = layer_names(model, "decoder_a")
     for name in ("upscale_512_1_conv2d_conv2d", "residual_512_0_conv2d_0",
                  "residual_256_0_conv2d_1", "residual_128_0_leakyrelu_3",
                  "upscale_64_0_conv2d_leakyrelu", "face_out_a_0_conv2d", "face_out_a_0"):
@@ -40,7 +36,7 @@ def test_default_build(tmp_path):
     # The face upscales have no activation of their own (a separate LeakyReLU follows)
     assert "upscale_512_1_conv2d_leakyrelu" not in decoder_a
     assert "residual_1024_0_conv2d_0" not in decoder_a
-    decoder_b = _layer_names(model, "decoder_b")
+    decoder_b = layer_names(model, "decoder_b")
     assert "residual_512_1_conv2d_0" in decoder_b and "face_out_b_0" in decoder_b
 
 
@@ -57,11 +53,9 @@ def test_residual_blocks_use_the_plugin_initializer(tmp_path):
 
 def test_forward_pass(tmp_path):
     model = build_network(make_plugin("dfaker", tmp_path))
-    faces = np.random.default_rng(0).random((1, 64, 64, 3), dtype="float32")
-    outputs = [to_numpy(out) for out in model([faces, faces])]
+    outputs = forward_outputs(model, 64)
     assert [out.shape for out in outputs] == [(1, 128, 128, 3)] * 2
-    assert all(out.dtype == np.float32 for out in outputs)
-    assert all(np.all((out >= 0.0) & (out <= 1.0)) for out in outputs)  # sigmoid heads
+    faces = random_faces(64)
     encoder, decoder_b = model.get_layer("encoder"), model.get_layer("decoder_b")
     expected_b = to_numpy(keras.tree.flatten(decoder_b(encoder(faces)))[0])
     np.testing.assert_allclose(outputs[1], expected_b, atol=1e-5)
@@ -74,11 +68,11 @@ def test_learn_mask_build(tmp_path):
         (None, 128, 128, 3), (None, 128, 128, 1)] * 2
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_a", "decoder_b", "decoder_b"]
-    decoder_a = _layer_names(model, "decoder_a")
+    decoder_a = layer_names(model, "decoder_a")
     # The mask branch: plain leaky upscales, no residual blocks
     assert "upscale_512_2_conv2d_leakyrelu" in decoder_a and "mask_out_a_0" in decoder_a
-    assert "residual_512_1_conv2d_0" in _layer_names(model, "decoder_b")
-    assert "mask_out_b_0" in _layer_names(model, "decoder_b")
+    assert "residual_512_1_conv2d_0" in layer_names(model, "decoder_b")
+    assert "mask_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_output_size_256(tmp_path):
@@ -88,7 +82,7 @@ def test_output_size_256(tmp_path):
     assert model.count_params() == 258_046_598  # Faceswap 3's build
     assert [tuple(tensor.shape) for tensor in model.inputs] == [(None, 128, 128, 3)] * 2
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 256, 256, 3)] * 2
-    assert "residual_1024_0_conv2d_0" in _layer_names(model, "decoder_a")
+    assert "residual_1024_0_conv2d_0" in layer_names(model, "decoder_a")
 
 
 def test_encoder_follows_original_lowmem(tmp_path):
@@ -99,7 +93,7 @@ def test_encoder_follows_original_lowmem(tmp_path):
     conv_1024 = 5 * 5 * 512 * 1024 + 1024
     dense_growth = (8 * 8 * 512 - 4 * 4 * 1024) * 1024
     assert model.count_params() == 113_330_822 - conv_1024 + dense_growth
-    assert "conv_1024_0_conv2d" not in _layer_names(model, "encoder")
+    assert "conv_1024_0_conv2d" not in layer_names(model, "encoder")
 
 
 def test_config_items():

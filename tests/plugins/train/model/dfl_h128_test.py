@@ -8,13 +8,9 @@ import pytest
 from lib.errors import ConfigError
 from plugins.train.model import dfl_h128_defaults
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
-
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
-
-
-def _layer_names(model: keras.Model, sub_model: str) -> list[str]:
-    return [layer.name for layer in model.get_layer(sub_model).layers]
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, random_faces,
+                                                     sub_model_names)
 
 
 @pytest.mark.smoke
@@ -30,25 +26,23 @@ def test_default_build(tmp_path):
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_b"]
     assert tuple(model.get_layer("encoder").output.shape) == (None, 16, 16, 512)
-    encoder = _layer_names(model, "encoder")
+    encoder = layer_names(model, "encoder")
     for name in ("conv_128_0_conv2d", "conv_1024_0_conv2d", "conv_1024_0_leakyrelu",
                  "upscale_512_0_pixelshuffler"):
         assert name in encoder
-    decoder_a = _layer_names(model, "decoder_a")
+    decoder_a = layer_names(model, "decoder_a")
     for name in ("upscale_512_1_conv2d_conv2d", "upscale_256_0_pixelshuffler",
                  "upscale_128_0_conv2d_leakyrelu", "face_out_a_0_conv2d", "face_out_a_0"):
         assert name in decoder_a
-    decoder_b = _layer_names(model, "decoder_b")
+    decoder_b = layer_names(model, "decoder_b")
     assert "upscale_512_2_conv2d_conv2d" in decoder_b and "face_out_b_0" in decoder_b
 
 
 def test_forward_pass(tmp_path):
     model = build_network(make_plugin("dfl_h128", tmp_path))
-    faces = np.random.default_rng(0).random((1, 128, 128, 3), dtype="float32")
-    outputs = [to_numpy(out) for out in model([faces, faces])]
+    outputs = forward_outputs(model, 128)
     assert [out.shape for out in outputs] == [(1, 128, 128, 3)] * 2
-    assert all(out.dtype == np.float32 for out in outputs)
-    assert all(np.all((out >= 0.0) & (out <= 1.0)) for out in outputs)  # sigmoid heads
+    faces = random_faces(128)
     encoder, decoder_b = model.get_layer("encoder"), model.get_layer("decoder_b")
     expected_b = to_numpy(keras.tree.flatten(decoder_b(encoder(faces)))[0])
     np.testing.assert_allclose(outputs[1], expected_b, atol=1e-5)
@@ -61,9 +55,9 @@ def test_learn_mask_build(tmp_path):
         (None, 128, 128, 3), (None, 128, 128, 1)] * 2
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_a", "decoder_b", "decoder_b"]
-    decoder_a = _layer_names(model, "decoder_a")
+    decoder_a = layer_names(model, "decoder_a")
     assert "upscale_512_2_conv2d_conv2d" in decoder_a and "mask_out_a_0" in decoder_a
-    decoder_b = _layer_names(model, "decoder_b")
+    decoder_b = layer_names(model, "decoder_b")
     assert "upscale_512_3_conv2d_conv2d" in decoder_b and "mask_out_b_0" in decoder_b
 
 
@@ -73,8 +67,8 @@ def test_lowmem(tmp_path):
     model = build_network(plugin)
     assert model.count_params() == 48_244_102  # Faceswap 3's build
     assert tuple(model.get_layer("encoder").output.shape) == (None, 16, 16, 256)
-    assert "upscale_256_0_pixelshuffler" in _layer_names(model, "encoder")
-    decoder_a = _layer_names(model, "decoder_a")
+    assert "upscale_256_0_pixelshuffler" in layer_names(model, "encoder")
+    decoder_a = layer_names(model, "decoder_a")
     assert "upscale_64_0_pixelshuffler" in decoder_a
     assert "upscale_512_0_pixelshuffler" not in decoder_a
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2

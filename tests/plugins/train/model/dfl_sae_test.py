@@ -8,29 +8,11 @@ import numpy as np
 import pytest
 
 from lib.errors import ConfigError
-from lib.model import nn_blocks
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, sub_model_names)
 
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
 LIAE = {"model.dfl_sae": {"architecture": "liae"}}
-
-
-def _layer_names(model: keras.Model) -> set[str]:
-    names = set()
-    for layer in model.layers:
-        names.add(layer.name)
-        if isinstance(layer, keras.Model):
-            names |= _layer_names(layer)
-    return names
-
-
-def _build_mixed(plugin) -> keras.Model:
-    """As ``build_network`` but under ``mixed_float16`` (``clear_session`` resets the policy)."""
-    keras.backend.clear_session(free_memory=False)
-    nn_blocks.reset_naming()
-    keras.config.set_dtype_policy("mixed_float16")
-    return plugin.build_model(plugin._get_inputs())  # pylint: disable=protected-access
 
 
 @pytest.mark.smoke
@@ -58,20 +40,15 @@ def test_default_layer_names_and_forward_pass(tmp_path):
     assert tuple(encoder.output.shape) == (None, 16, 16, 512)
     # encoder_dims 42 x 3 channels = 126 filters, doubled three times
     assert {"conv_126_0_conv2d", "conv_252_0_leakyrelu", "conv_1008_0_conv2d",
-            "upscale_512_0_pixelshuffler"} <= _layer_names(encoder)
+            "upscale_512_0_pixelshuffler"} <= layer_names(encoder)
     decoder_a, decoder_b = model.get_layer("decoder_a"), model.get_layer("decoder_b")
     # decoder_dims 21 x 3 = 63: upscales of 504, 252, 126 filters, two residual blocks each
     assert {"upscale_504_0_conv2d_conv2d", "residual_504_1_conv2d_1", "residual_126_1_conv2d_0",
-            "face_out_128_a_0"} <= _layer_names(decoder_a)
+            "face_out_128_a_0"} <= layer_names(decoder_a)
     assert {"upscale_504_1_pixelshuffler", "residual_504_3_leakyrelu_3",
-            "face_out_128_b_0"} <= _layer_names(decoder_b)
-    faces = np.random.default_rng(0).random((1, 128, 128, 3), dtype="float32")
-    outputs = model([faces, faces])
-    assert len(outputs) == 2
-    for output in outputs:
-        output = to_numpy(output)
-        assert output.shape == (1, 128, 128, 3) and output.dtype == np.float32
-        assert np.all((output >= 0.0) & (output <= 1.0))
+            "face_out_128_b_0"} <= layer_names(decoder_b)
+    outputs = forward_outputs(model, 128)
+    assert [output.shape for output in outputs] == [(1, 128, 128, 3)] * 2
 
 
 def test_learn_mask(tmp_path):
@@ -83,13 +60,12 @@ def test_learn_mask(tmp_path):
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     # the mask widths are decoder_dims (not x 3 channels) times 8, 4, 2
     assert {"upscale_168_0_conv2d_conv2d", "upscale_84_0_pixelshuffler",
-            "upscale_42_0_conv2d_leakyrelu", "mask_out_a_0"} <= _layer_names(
-                model.get_layer("decoder_a"))
-    assert "mask_out_b_0" in _layer_names(model.get_layer("decoder_b"))
+            "upscale_42_0_conv2d_leakyrelu", "mask_out_a_0"} <= layer_names(model, "decoder_a")
+    assert "mask_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_outputs_float32_under_mixed_precision(tmp_path):
-    model = _build_mixed(make_plugin("dfl_sae", tmp_path, LEARN_MASK))
+    model = build_network(make_plugin("dfl_sae", tmp_path, LEARN_MASK), policy="mixed_float16")
     assert model.get_layer("encoder_df").get_layer("conv_126_0_conv2d").compute_dtype == "float16"
     assert [tensor.dtype for tensor in model.outputs] == ["float32"] * 4
 
@@ -121,7 +97,7 @@ def test_liae(tmp_path):
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
     # one decoder for both sides, fed the concatenation of two 512-channel intermediates
     assert tuple(model.get_layer("decoder_both").input.shape) == (None, 16, 16, 1024)
-    assert {"face_out_128_both_0", "upscale_512_0_pixelshuffler"} <= _layer_names(model)
+    assert {"face_out_128_both_0", "upscale_512_0_pixelshuffler"} <= layer_names(model)
 
 
 @pytest.mark.slow
@@ -143,7 +119,7 @@ def test_liae_learn_mask(tmp_path):
     assert model.count_params() == 128_577_012
     assert [tuple(tensor.shape) for tensor in model.outputs] == [
         (None, 128, 128, 3), (None, 128, 128, 1)] * 2
-    assert "mask_out_both_0" in _layer_names(model)
+    assert "mask_out_both_0" in layer_names(model)
 
 
 @pytest.mark.slow
@@ -153,8 +129,8 @@ def test_multiscale_decoder(tmp_path):
     assert model.count_params() == 130_122_130
     assert [tuple(tensor.shape) for tensor in model.outputs] == [
         (None, 32, 32, 3), (None, 64, 64, 3), (None, 128, 128, 3)] * 2
-    assert {"face_out_32_a_0", "face_out_64_a_0", "face_out_128_a_0"} <= _layer_names(
-        model.get_layer("decoder_a"))
+    assert {"face_out_32_a_0", "face_out_64_a_0", "face_out_128_a_0"} <= layer_names(
+        model, "decoder_a")
 
 
 @pytest.mark.slow
@@ -165,7 +141,7 @@ def test_autoencoder_dims_and_sizes(tmp_path):
     model = build_network(plugin)
     encoder = model.get_layer("encoder_df")
     assert tuple(encoder.output.shape) == (None, 8, 8, 128)
-    assert "conv_63_0_conv2d" in _layer_names(encoder)  # 21 x 3
+    assert "conv_63_0_conv2d" in layer_names(encoder)  # 21 x 3
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 64, 64, 3)] * 2
 
 

@@ -1,33 +1,11 @@
 """The dlight plugin: parameter counts, sub-models, names and shapes, and the output_size check."""
 from __future__ import annotations
 
-import keras
-import numpy as np
 import pytest
 
-from lib.model import nn_blocks
 from lib.utils import FaceswapError
-from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
-
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
-
-
-def _layer_names(model: keras.Model) -> set[str]:
-    names = set()
-    for layer in model.layers:
-        names.add(layer.name)
-        if isinstance(layer, keras.Model):
-            names |= _layer_names(layer)
-    return names
-
-
-def _build_mixed(plugin) -> keras.Model:
-    """As ``build_network`` but under ``mixed_float16`` (``clear_session`` resets the policy)."""
-    keras.backend.clear_session(free_memory=False)
-    nn_blocks.reset_naming()
-    keras.config.set_dtype_policy("mixed_float16")
-    return plugin.build_model(plugin._get_inputs())  # pylint: disable=protected-access
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, sub_model_names)
 
 
 @pytest.mark.smoke
@@ -49,21 +27,16 @@ def test_default_layer_names_and_forward_pass(tmp_path):
     model = build_network(make_plugin("dlight", tmp_path))
     encoder = model.get_layer("encoder")
     assert tuple(encoder.output.shape) == (None, 4, 4, 1024)
-    assert {"conv_32_0_conv2d", "conv_64_0_leakyrelu", "conv_512_0_conv2d"} <= _layer_names(
+    assert {"conv_32_0_conv2d", "conv_64_0_leakyrelu", "conv_512_0_conv2d"} <= layer_names(
         encoder)
     # both decoders name their output "face_out": the shared counter tells them apart
     assert {"upscale2x_256_hyb_0_conv2d", "upscale2x_32_hyb_0_concatenate",
-            "face_out_0"} <= _layer_names(model.get_layer("decoder_a"))
+            "face_out_0"} <= layer_names(model, "decoder_a")
     assert {"upscale2x_512_hyb_0_upsampling2D", "residual_512_0_conv2d_0",
-            "residual_512_4_conv2d_1", "residual_128_0_leakyrelu_3", "face_out_1"} <= _layer_names(
-                model.get_layer("decoder_b"))
-    faces = np.random.default_rng(0).random((1, 128, 128, 3), dtype="float32")
-    outputs = model([faces, faces])
-    assert len(outputs) == 2
-    for output in outputs:
-        output = to_numpy(output)
-        assert output.shape == (1, 256, 256, 3) and output.dtype == np.float32
-        assert np.all((output >= 0.0) & (output <= 1.0))
+            "residual_512_4_conv2d_1", "residual_128_0_leakyrelu_3",
+            "face_out_1"} <= layer_names(model, "decoder_b")
+    outputs = forward_outputs(model, 128)
+    assert [output.shape for output in outputs] == [(1, 256, 256, 3)] * 2
 
 
 def test_learn_mask(tmp_path):
@@ -72,13 +45,12 @@ def test_learn_mask(tmp_path):
     assert sub_model_names(model) == ["dlight", "encoder", "decoder_a", "decoder_b"]
     assert [tuple(tensor.shape) for tensor in model.outputs] == [
         (None, 256, 256, 3), (None, 256, 256, 1)] * 2
-    assert {"upscale2x_128_hyb_0_conv2d", "mask_out_0"} <= _layer_names(
-        model.get_layer("decoder_a"))
-    assert "mask_out_1" in _layer_names(model.get_layer("decoder_b"))
+    assert {"upscale2x_128_hyb_0_conv2d", "mask_out_0"} <= layer_names(model, "decoder_a")
+    assert "mask_out_1" in layer_names(model, "decoder_b")
 
 
 def test_outputs_float32_under_mixed_precision(tmp_path):
-    model = _build_mixed(make_plugin("dlight", tmp_path, LEARN_MASK))
+    model = build_network(make_plugin("dlight", tmp_path, LEARN_MASK), policy="mixed_float16")
     encoder = model.get_layer("encoder")
     assert encoder.get_layer("conv_32_0_conv2d").compute_dtype == "float16"
     assert [tensor.dtype for tensor in model.outputs] == ["float32"] * 4
@@ -94,8 +66,8 @@ def test_lowmem_fast(tmp_path):
     assert model.count_params() == 124_595_318
     assert sub_model_names(model) == ["dlight", "encoder", "decoder_a", "decoder_b_fast"]
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 256, 256, 3)] * 2
-    assert {"upscale_512_0_pixelshuffler", "upscale2x_512_fast_0_conv2d"} <= _layer_names(
-        model.get_layer("decoder_b_fast"))
+    assert {"upscale_512_0_pixelshuffler", "upscale2x_512_fast_0_conv2d"} <= layer_names(
+        model, "decoder_b_fast")
 
 
 @pytest.mark.slow

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
-
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
-
-
-def _layer_names(model: keras.Model, sub_model: str) -> list[str]:
-    return [layer.name for layer in model.get_layer(sub_model).layers]
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, random_faces,
+                                                     sub_model_names)
 
 
 @pytest.mark.smoke
@@ -35,8 +31,8 @@ def test_default_build(tmp_path):
         assert tuple(inter.output.shape) == (None, 4, 4, 512)
         # dense 16384 -> 1024 -> 4 * 4 * 512, with biases
         assert inter.count_params() == 16384 * 1024 + 1024 + 1024 * 8192 + 8192
-    assert "conv_1024_0_conv2d" in _layer_names(model, "encoder")
-    decoder = _layer_names(model, "decoder")
+    assert "conv_1024_0_conv2d" in layer_names(model, "encoder")
+    decoder = layer_names(model, "decoder")
     for name in ("upscale_512_0_conv2d_conv2d", "upscale_64_0_pixelshuffler",
                  "face_out_0_conv2d", "face_out_0"):
         assert name in decoder
@@ -46,12 +42,10 @@ def test_forward_pass_wiring(tmp_path):
     """Side A is decoded from [inter_a, inter_both], side B from [inter_b, inter_both]
     (concatenated on channels, own intermediate first), through the one decoder."""
     model = build_network(make_plugin("iae", tmp_path))
-    faces = np.random.default_rng(0).random((2, 64, 64, 3), dtype="float32")
-    outputs = [to_numpy(out) for out in model([faces, faces])]
+    outputs = forward_outputs(model, 64, batch=2)
     assert [out.shape for out in outputs] == [(2, 64, 64, 3)] * 2
-    assert all(out.dtype == np.float32 for out in outputs)
-    assert all(np.all((out >= 0.0) & (out <= 1.0)) for out in outputs)  # sigmoid heads
 
+    faces = random_faces(64, batch=2)
     encoded = to_numpy(model.get_layer("encoder")(faces))
     inter = {side: to_numpy(model.get_layer(f"inter_{side}")(encoded))
              for side in ("a", "b", "both")}
@@ -71,7 +65,7 @@ def test_learn_mask_build(tmp_path):
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder"] * 4
     assert sub_model_names(model)[-1] == "decoder"
-    decoder = _layer_names(model, "decoder")
+    decoder = layer_names(model, "decoder")
     assert "upscale_512_1_conv2d_conv2d" in decoder  # the mask branch
     assert "mask_out_0" in decoder and "face_out_0" in decoder
 

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
-
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
-
-
-def _layer_names(model: keras.Model, sub_model: str) -> list[str]:
-    return [layer.name for layer in model.get_layer(sub_model).layers]
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, random_faces,
+                                                     sub_model_names)
 
 
 @pytest.mark.smoke
@@ -28,25 +24,23 @@ def test_default_build(tmp_path):
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_b"]
     assert tuple(model.get_layer("encoder").output.shape) == (None, 8, 8, 256)
-    encoder = _layer_names(model, "encoder")
+    encoder = layer_names(model, "encoder")
     assert "conv_512_0_conv2d" in encoder and "upscale_256_0_pixelshuffler" in encoder
     assert "conv_1024_0_conv2d" not in encoder
     decoder_a = model.get_layer("decoder_a")
-    names = [layer.name for layer in decoder_a.layers]
+    names = layer_names(model, "decoder_a")
     for name in ("upscale_512_0_conv2d_conv2d", "upscale_256_1_pixelshuffler",
                  "upscale_128_0_conv2d_leakyrelu", "face_out_a_0_conv2d", "face_out_a_0"):
         assert name in names
     assert decoder_a.get_layer("face_out_a_0").get_config()["activation"] == "sigmoid"
-    assert "face_out_b_0" in _layer_names(model, "decoder_b")
+    assert "face_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_forward_pass(tmp_path):
     model = build_network(make_plugin("lightweight", tmp_path))
-    faces = np.random.default_rng(0).random((2, 64, 64, 3), dtype="float32")
-    outputs = [to_numpy(out) for out in model([faces, faces])]
+    outputs = forward_outputs(model, 64, batch=2)
     assert [out.shape for out in outputs] == [(2, 64, 64, 3)] * 2
-    assert all(out.dtype == np.float32 for out in outputs)
-    assert all(np.all((out >= 0.0) & (out <= 1.0)) for out in outputs)  # sigmoid heads
+    faces = random_faces(64, batch=2)
     encoder, decoder_a = model.get_layer("encoder"), model.get_layer("decoder_a")
     expected_a = to_numpy(keras.tree.flatten(decoder_a(encoder(faces)))[0])
     np.testing.assert_allclose(outputs[0], expected_a, atol=1e-5)
@@ -60,9 +54,9 @@ def test_learn_mask_build(tmp_path):
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_a", "decoder_b", "decoder_b"]
     decoder_a = model.get_layer("decoder_a")
-    assert "upscale_512_1_conv2d_conv2d" in [layer.name for layer in decoder_a.layers]
+    assert "upscale_512_1_conv2d_conv2d" in layer_names(model, "decoder_a")
     assert decoder_a.get_layer("mask_out_a_0").get_config()["activation"] == "sigmoid"
-    assert "mask_out_b_0" in _layer_names(model, "decoder_b")
+    assert "mask_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_original_lowmem_changes_nothing(tmp_path):

@@ -17,7 +17,9 @@ from lib.errors import FaceswapError
 from plugins.train.model import phaze_a, phaze_a_defaults
 from plugins.train.model._base import get_all_sub_models
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, random_faces,
+                                                     sub_model_names)
 
 _DEFAULT_SUB_MODELS = ["phaze_a", "encoder", "fc_a", "fc_gblock", "fc_b", "g_block_both",
                        "decoder_both"]
@@ -31,7 +33,7 @@ _REPO = Path(__file__).resolve().parents[4]
 def _build(tmp_path, options=None, learn_mask=False):
     config = {"model.phaze_a": dict(options or {})}
     if learn_mask:
-        config["global.loss"] = {"learn_mask": True}
+        config.update(LEARN_MASK)
     plugin = make_plugin("phaze_a", tmp_path, config)
     return plugin, build_network(plugin)
 
@@ -176,13 +178,10 @@ def test_default_build(tmp_path):
             if isinstance(layer, keras.layers.Dropout)] == ["0.0_0", "0.0_1", "0.0_2"]
     decoder = _sub_model(model, "decoder_both")
     assert _upscale_filters(decoder) == [512, 256, 128, 64]
-    assert "face_out_0" in [layer.name for layer in decoder.layers]
+    assert "face_out_0" in layer_names(model, "decoder_both")
 
-    faces = np.random.default_rng(0).random((1, 64, 64, 3), dtype="float32")
-    outputs = [to_numpy(output) for output in model([faces, faces], training=False)]
+    outputs = forward_outputs(model, 64)
     assert [output.shape for output in outputs] == [(1, 128, 128, 3)] * 2
-    assert all(output.dtype == np.float32 for output in outputs)
-    assert all(np.all((output >= 0) & (output <= 1)) for output in outputs)
 
 
 def test_learn_mask_build(tmp_path):
@@ -192,7 +191,7 @@ def test_learn_mask_build(tmp_path):
     assert [tuple(tensor.shape) for tensor in model.outputs] == [
         (None, 128, 128, 3), (None, 128, 128, 1)] * 2
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
-    assert "mask_out_0" in [layer.name for layer in _sub_model(model, "decoder_both").layers]
+    assert "mask_out_0" in layer_names(model, "decoder_both")
 
 
 @pytest.mark.slow
@@ -299,9 +298,9 @@ def test_variants_build(tmp_path, options):
     if options.get("shared_fc") == "full":
         assert "fc_shared" in names
     if options.get("fs_original_use_alt"):
-        layers = [layer.name for layer in _sub_model(model, "encoder").layers]
+        layers = layer_names(model, "encoder")
         assert "fs_dny_enc_pool_0" in layers and "fs_dny_enc_convblk_3_1_conv2d" in layers
-    faces = np.random.default_rng(1).random((1, 64, 64, 3), dtype="float32")
+    faces = random_faces(64, seed=1)
     outputs = [to_numpy(output) for output in model([faces, faces], training=False)]
     assert all(np.all(np.isfinite(output)) for output in outputs)
 
@@ -417,7 +416,7 @@ def test_keras_encoders_build(tmp_path, arch, input_size, nested):
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
     plugin._model = model
     assert plugin.freeze_layers == [nested]
-    faces = np.random.default_rng(2).random((1, input_size, input_size, 3), dtype="float32")
+    faces = random_faces(input_size, seed=2)
     outputs = [to_numpy(output) for output in model([faces, faces], training=False)]
     assert all(np.all(np.isfinite(output)) for output in outputs)
 

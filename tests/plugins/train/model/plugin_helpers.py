@@ -1,4 +1,5 @@
-"""Helpers for model plugin tests: make a plugin with given options, build its bare network."""
+"""Helpers for model plugin tests: make a plugin with given options, build its bare network,
+collect its layer names and run random faces through it."""
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,14 @@ from typing import Any
 from unittest import mock
 
 import keras
+import numpy as np
 
 from lib.model import nn_blocks
 from plugins.train import train_config as cfg
+from tests.harness import to_numpy
+
+LEARN_MASK = {"global.loss": {"learn_mask": True}}
+"""The options that make a plugin learn a mask (a mask output after each face output)."""
 
 
 def write_ini(path: Path, options: dict[str, dict[str, Any]] | None) -> Path:
@@ -41,11 +47,15 @@ def make_plugin(name: str, tmp_path: Path, options: dict[str, dict[str, Any]] | 
                         predict=predict)
 
 
-def build_network(plugin: Any) -> keras.Model:
+def build_network(plugin: Any, policy: str | None = None) -> keras.Model:
     """The plugin's bare network from ``build_model`` (not compiled, no state), built the way
-    ``ModelBase`` builds it: fresh Keras names and block counters first."""
+    ``ModelBase`` builds it: fresh Keras names and block counters first. ``policy`` (e.g.
+    ``"mixed_float16"``) is set as the global dtype policy after the session reset (which resets
+    the policy to ``float32``); ``None`` leaves it at that."""
     keras.backend.clear_session(free_memory=False)
     nn_blocks.reset_naming()
+    if policy is not None:
+        keras.config.set_dtype_policy(policy)
     return plugin.build_model(plugin._get_inputs())  # pylint: disable=protected-access
 
 
@@ -53,6 +63,43 @@ def sub_model_names(model: keras.Model) -> list[str]:
     """The model's name, then its nested models' names, depth first."""
     from plugins.train.model._base import get_all_sub_models
     return [sub.name for sub in get_all_sub_models(model)]
+
+
+def layer_names(model: keras.Model, sub_model: str | None = None) -> set[str]:
+    """Every layer name of ``model``, or of its nested model named ``sub_model`` (found at any
+    depth), including the layers of the models nested in it."""
+    if sub_model is not None:
+        from plugins.train.model._base import get_all_sub_models
+        found = [sub for sub in get_all_sub_models(model)[1:] if sub.name == sub_model]
+        if not found:
+            raise ValueError(f"{model.name!r} has no nested model {sub_model!r}. Nested models: "
+                             f"{sub_model_names(model)[1:]}")
+        model = found[0]
+    names = set()
+    for layer in model.layers:
+        names.add(layer.name)
+        if isinstance(layer, keras.Model):
+            names |= layer_names(layer)
+    return names
+
+
+def random_faces(input_size: int, seed: int = 0, batch: int = 1) -> np.ndarray:
+    """``batch`` random float32 faces in [0, 1) of ``input_size`` square, 3 channels."""
+    return np.random.default_rng(seed).random((batch, input_size, input_size, 3),
+                                              dtype="float32")
+
+
+def forward_outputs(model: keras.Model, input_size: int, seed: int = 0,
+                    batch: int = 1) -> list[np.ndarray]:
+    """The model's outputs (as NumPy, in order) for the same :func:`random_faces` on both
+    inputs, in inference mode; asserts each is float32 and within [0, 1] (sigmoid heads)."""
+    faces = random_faces(input_size, seed=seed, batch=batch)
+    outputs = [to_numpy(out) for out in keras.tree.flatten(model([faces, faces], training=False))]
+    for idx, output in enumerate(outputs):
+        assert output.dtype == np.float32, f"output {idx} is {output.dtype}, not float32"
+        assert np.all((output >= 0.0) & (output <= 1.0)), (
+            f"output {idx} leaves [0, 1]: {output.min()} to {output.max()}")
+    return outputs
 
 
 TEST_PLUGINS = ("arch_names", "four_out", "own_build", "resize", "sub_original", "tiny")

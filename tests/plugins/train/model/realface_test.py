@@ -1,33 +1,11 @@
 """The realface plugin: parameter counts, sub-models, names and shapes, and its size checks."""
 from __future__ import annotations
 
-import keras
-import numpy as np
 import pytest
 
-from lib.model import nn_blocks
 from lib.utils import FaceswapError
-from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
-
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
-
-
-def _layer_names(model: keras.Model) -> set[str]:
-    names = set()
-    for layer in model.layers:
-        names.add(layer.name)
-        if isinstance(layer, keras.Model):
-            names |= _layer_names(layer)
-    return names
-
-
-def _build_mixed(plugin) -> keras.Model:
-    """As ``build_network`` but under ``mixed_float16`` (``clear_session`` resets the policy)."""
-    keras.backend.clear_session(free_memory=False)
-    nn_blocks.reset_naming()
-    keras.config.set_dtype_policy("mixed_float16")
-    return plugin.build_model(plugin._get_inputs())  # pylint: disable=protected-access
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, sub_model_names)
 
 
 @pytest.mark.smoke
@@ -50,22 +28,16 @@ def test_default_layer_names_and_forward_pass(tmp_path):
     encoder = model.get_layer("encoder")
     assert tuple(encoder.output.shape) == (None, 4, 4, 1024)
     assert {"conv_128_0_conv2d", "residual_128_1_conv2d_1", "residual_512_1_leakyrelu_3",
-            "conv_1024_0_leakyrelu"} <= _layer_names(encoder)
+            "conv_1024_0_leakyrelu"} <= layer_names(encoder)
     # decoder A is two thirds of decoder B: 682 dense filters, 341 complexity
     assert {"upscale_682_0_pixelshuffler", "residual_682_0_conv2d_0",
             "upscale_341_0_conv2d_conv2d", "upscale_42_0_pixelshuffler",
-            "face_out_a_0"} <= _layer_names(model.get_layer("decoder_a"))
+            "face_out_a_0"} <= layer_names(model, "decoder_a")
     assert {"upscale_1024_0_pixelshuffler", "residual_1024_0_conv2d_0",
             "residual_512_3_conv2d_1", "residual_128_3_leakyrelu_3",
-            "upscale_64_0_conv2d_leakyrelu", "face_out_b_0"} <= _layer_names(
-                model.get_layer("decoder_b"))
-    faces = np.random.default_rng(0).random((1, 64, 64, 3), dtype="float32")
-    outputs = model([faces, faces])
-    assert len(outputs) == 2
-    for output in outputs:
-        output = to_numpy(output)
-        assert output.shape == (1, 128, 128, 3) and output.dtype == np.float32
-        assert np.all((output >= 0.0) & (output <= 1.0))
+            "upscale_64_0_conv2d_leakyrelu", "face_out_b_0"} <= layer_names(model, "decoder_b")
+    outputs = forward_outputs(model, 64)
+    assert [output.shape for output in outputs] == [(1, 128, 128, 3)] * 2
 
 
 def test_learn_mask(tmp_path):
@@ -75,13 +47,12 @@ def test_learn_mask(tmp_path):
     assert [tuple(tensor.shape) for tensor in model.outputs] == [
         (None, 128, 128, 3), (None, 128, 128, 1)] * 2
     assert {"upscale_384_0_conv2d_conv2d", "upscale_48_0_pixelshuffler",
-            "mask_out_a_0"} <= _layer_names(model.get_layer("decoder_a"))
-    assert {"upscale_384_1_conv2d_conv2d", "mask_out_b_0"} <= _layer_names(
-        model.get_layer("decoder_b"))
+            "mask_out_a_0"} <= layer_names(model, "decoder_a")
+    assert {"upscale_384_1_conv2d_conv2d", "mask_out_b_0"} <= layer_names(model, "decoder_b")
 
 
 def test_outputs_float32_under_mixed_precision(tmp_path):
-    model = _build_mixed(make_plugin("realface", tmp_path, LEARN_MASK))
+    model = build_network(make_plugin("realface", tmp_path, LEARN_MASK), policy="mixed_float16")
     encoder = model.get_layer("encoder")
     assert encoder.get_layer("conv_128_0_conv2d").compute_dtype == "float16"
     assert [tensor.dtype for tensor in model.outputs] == ["float32"] * 4

@@ -2,36 +2,16 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 import pytest
 
-from lib.model import nn_blocks
-from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, sub_model_names)
 
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
 LOWMEM = {"model.unbalanced": {"lowmem": True}}
-
-
-def _layer_names(model: keras.Model) -> set[str]:
-    names = set()
-    for layer in model.layers:
-        names.add(layer.name)
-        if isinstance(layer, keras.Model):
-            names |= _layer_names(layer)
-    return names
 
 
 def _layer_classes(model: keras.Model) -> list[str]:
     return [type(layer).__name__ for layer in model.layers]
-
-
-def _build_mixed(plugin) -> keras.Model:
-    """As ``build_network`` but under ``mixed_float16`` (``clear_session`` resets the policy)."""
-    keras.backend.clear_session(free_memory=False)
-    nn_blocks.reset_naming()
-    keras.config.set_dtype_policy("mixed_float16")
-    return plugin.build_model(plugin._get_inputs())  # pylint: disable=protected-access
 
 
 @pytest.mark.smoke
@@ -52,7 +32,7 @@ def test_default_layers_and_forward_pass(tmp_path):
     model = build_network(make_plugin("unbalanced", tmp_path))
     encoder = model.get_layer("encoder")
     assert tuple(encoder.output.shape) == (None, 8, 8, 512)
-    names = _layer_names(encoder)
+    names = layer_names(encoder)
     # instance normalization in the first two convolutions only
     assert {"conv_128_0_instancenorm", "conv_256_0_instancenorm", "conv_512_0_conv2d",
             "conv_768_0_leakyrelu", "conv_1024_0_conv2d"} <= names
@@ -67,20 +47,15 @@ def test_default_layers_and_forward_pass(tmp_path):
     assert [layer.rate for layer in decoder_a.layers
             if isinstance(layer, keras.layers.SpatialDropout2D)] == [0.25, 0.25]
     assert {"upscale_384_0_conv2d_conv2d", "upscale_384_1_pixelshuffler",
-            "upscale_96_0_conv2d_leakyrelu", "face_out_a_0"} <= _layer_names(decoder_a)
+            "upscale_96_0_conv2d_leakyrelu", "face_out_a_0"} <= layer_names(decoder_a)
     assert decoder_a.get_layer("upscale_384_0_conv2d_conv2d").kernel_size == (5, 5)
     decoder_b = model.get_layer("decoder_b")
     assert {"upscale_512_0_pixelshuffler", "residual_512_1_conv2d_1", "residual_256_0_leakyrelu_3",
-            "upscale_128_0_conv2d_leakyrelu", "face_out_b_0"} <= _layer_names(decoder_b)
+            "upscale_128_0_conv2d_leakyrelu", "face_out_b_0"} <= layer_names(decoder_b)
     assert "SpatialDropout2D" not in _layer_classes(decoder_b)
 
-    faces = np.random.default_rng(0).random((1, 128, 128, 3), dtype="float32")
-    outputs = model([faces, faces])
-    assert len(outputs) == 2
-    for output in outputs:
-        output = to_numpy(output)
-        assert output.shape == (1, 128, 128, 3) and output.dtype == np.float32
-        assert np.all((output >= 0.0) & (output <= 1.0))
+    outputs = forward_outputs(model, 128)
+    assert [output.shape for output in outputs] == [(1, 128, 128, 3)] * 2
 
 
 def test_learn_mask(tmp_path):
@@ -90,14 +65,14 @@ def test_learn_mask(tmp_path):
     assert [tuple(tensor.shape) for tensor in model.outputs] == [
         (None, 128, 128, 3), (None, 128, 128, 1)] * 2
     decoder_a = model.get_layer("decoder_a")
-    assert {"upscale_384_2_conv2d_conv2d", "mask_out_a_0"} <= _layer_names(decoder_a)
+    assert {"upscale_384_2_conv2d_conv2d", "mask_out_a_0"} <= layer_names(decoder_a)
     # the mask branch keeps the blocks' defaults (kernel 3, He uniform)
     assert decoder_a.get_layer("upscale_384_2_conv2d_conv2d").kernel_size == (3, 3)
-    assert "mask_out_b_0" in _layer_names(model.get_layer("decoder_b"))
+    assert "mask_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_outputs_float32_under_mixed_precision(tmp_path):
-    model = _build_mixed(make_plugin("unbalanced", tmp_path, LEARN_MASK))
+    model = build_network(make_plugin("unbalanced", tmp_path, LEARN_MASK), policy="mixed_float16")
     assert model.get_layer("encoder").get_layer("conv_512_0_conv2d").compute_dtype == "float16"
     assert [tensor.dtype for tensor in model.outputs] == ["float32"] * 4
 
@@ -113,10 +88,10 @@ def test_lowmem(tmp_path):
     decoder_a = model.get_layer("decoder_a")
     assert [layer.rate for layer in decoder_a.layers
             if isinstance(layer, keras.layers.SpatialDropout2D)] == [0.25, 0.15]
-    assert "upscale_320_0_pixelshuffler" in _layer_names(decoder_a)
+    assert "upscale_320_0_pixelshuffler" in layer_names(decoder_a)
     decoder_b = model.get_layer("decoder_b")
-    assert "upscale_48_0_pixelshuffler" in _layer_names(decoder_b)
-    assert not any(name.startswith("residual_") for name in _layer_names(decoder_b))
+    assert "upscale_48_0_pixelshuffler" in layer_names(decoder_b)
+    assert not any(name.startswith("residual_") for name in layer_names(decoder_b))
 
 
 @pytest.mark.slow
@@ -134,7 +109,7 @@ def test_sizes_and_complexities(tmp_path):
     assert plugin.encoder_dim == 512
     model = build_network(plugin)
     assert tuple(model.get_layer("encoder").output.shape) == (None, 4, 4, 512)
-    assert "conv_64_0_instancenorm" in _layer_names(model.get_layer("encoder"))
-    assert "upscale_256_0_pixelshuffler" in _layer_names(model.get_layer("decoder_a"))
-    assert "residual_128_0_conv2d_0" in _layer_names(model.get_layer("decoder_b"))
+    assert "conv_64_0_instancenorm" in layer_names(model, "encoder")
+    assert "upscale_256_0_pixelshuffler" in layer_names(model, "decoder_a")
+    assert "residual_128_0_conv2d_0" in layer_names(model, "decoder_b")
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 64, 64, 3)] * 2

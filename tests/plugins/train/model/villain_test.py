@@ -8,17 +8,15 @@ import pytest
 from lib.errors import ConfigError
 from plugins.train.model import villain_defaults
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import build_network, make_plugin, sub_model_names
-
-LEARN_MASK = {"global.loss": {"learn_mask": True}}
-
-
-def _layer_names(model: keras.Model, sub_model: str) -> list[str]:
-    return [layer.name for layer in model.get_layer(sub_model).layers]
+from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
+                                                     layer_names, make_plugin, random_faces,
+                                                     sub_model_names)
 
 
-def _residuals(names: list[str]) -> list[str]:
-    return [name for name in names if name.startswith("residual_") and name.endswith("_conv2d_0")]
+def _residuals(model: keras.Model, sub_model: str) -> list[str]:
+    """The names of the residual blocks' first convolutions in ``sub_model``, in layer order."""
+    return [layer.name for layer in model.get_layer(sub_model).layers
+            if layer.name.startswith("residual_") and layer.name.endswith("_conv2d_0")]
 
 
 @pytest.mark.smoke
@@ -34,8 +32,9 @@ def test_default_build(tmp_path):
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_b"]
     assert tuple(model.get_layer("encoder").output.shape) == (None, 16, 16, 512)
-    encoder = _layer_names(model, "encoder")
-    assert _residuals(encoder) == [f"residual_128_{idx}_conv2d_0" for idx in range(16)]
+    encoder = layer_names(model, "encoder")
+    assert _residuals(model, "encoder") == [f"residual_128_{idx}_conv2d_0"
+                                            for idx in range(16)]
     for name in ("conv_128_0_conv2d", "conv_128_3_conv2d", "pixel_shuffler", "pixel_shuffler_1",
                  "separableconv2d_256_0_seperableconv2d", "separableconv2d_256_0_relu",
                  "conv_512_0_conv2d", "separableconv2d_1024_0_seperableconv2d",
@@ -43,12 +42,12 @@ def test_default_build(tmp_path):
         assert name in encoder
     # The first convolution has no activation: a separate LeakyReLU follows it
     assert "conv_128_0_leakyrelu" not in encoder and "conv_128_1_leakyrelu" in encoder
-    decoder_a = _layer_names(model, "decoder_a")
+    decoder_a = layer_names(model, "decoder_a")
     for name in ("upscale_512_1_conv2d_conv2d", "residual_512_0_conv2d_0",
                  "residual_128_16_conv2d_0", "face_out_a_0"):
         assert name in decoder_a
     assert "upscale_512_1_conv2d_leakyrelu" not in decoder_a
-    assert "face_out_b_0" in _layer_names(model, "decoder_b")
+    assert "face_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_blocks_use_the_plugin_initializer(tmp_path):
@@ -70,11 +69,9 @@ def test_blocks_use_the_plugin_initializer(tmp_path):
 
 def test_forward_pass(tmp_path):
     model = build_network(make_plugin("villain", tmp_path))
-    faces = np.random.default_rng(0).random((1, 128, 128, 3), dtype="float32")
-    outputs = [to_numpy(out) for out in model([faces, faces])]
+    outputs = forward_outputs(model, 128)
     assert [out.shape for out in outputs] == [(1, 128, 128, 3)] * 2
-    assert all(out.dtype == np.float32 for out in outputs)
-    assert all(np.all((out >= 0.0) & (out <= 1.0)) for out in outputs)  # sigmoid heads
+    faces = random_faces(128)
     encoder, decoder_b = model.get_layer("encoder"), model.get_layer("decoder_b")
     expected_b = to_numpy(keras.tree.flatten(decoder_b(encoder(faces)))[0])
     np.testing.assert_allclose(outputs[1], expected_b, atol=1e-5)
@@ -87,9 +84,9 @@ def test_learn_mask_build(tmp_path):
         (None, 128, 128, 3), (None, 128, 128, 1)] * 2
     assert all(tensor.dtype == "float32" for tensor in model.outputs)
     assert model.output_names == ["decoder_a", "decoder_a", "decoder_b", "decoder_b"]
-    decoder_a = _layer_names(model, "decoder_a")
+    decoder_a = layer_names(model, "decoder_a")
     assert "upscale_512_2_conv2d_leakyrelu" in decoder_a and "mask_out_a_0" in decoder_a
-    assert "mask_out_b_0" in _layer_names(model, "decoder_b")
+    assert "mask_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_villain_lowmem(tmp_path):
@@ -99,10 +96,11 @@ def test_villain_lowmem(tmp_path):
     assert plugin.low_mem is False and plugin.encoder_dim == 1024
     model = build_network(plugin)
     assert model.count_params() == 168_992_774  # Faceswap 3's build (after acdcfa87)
-    encoder = _layer_names(model, "encoder")
-    assert _residuals(encoder) == [f"residual_128_{idx}_conv2d_0" for idx in range(8)]
+    encoder = layer_names(model, "encoder")
+    assert _residuals(model, "encoder") == [f"residual_128_{idx}_conv2d_0"
+                                            for idx in range(8)]
     assert "separableconv2d_1024_0_seperableconv2d" not in encoder
-    assert "residual_128_8_conv2d_0" in _layer_names(model, "decoder_a")
+    assert "residual_128_8_conv2d_0" in layer_names(model, "decoder_a")
     assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
 
 
@@ -117,7 +115,7 @@ def test_original_lowmem_sets_encoder_dim(tmp_path):
         return (16384 * width + width) + (width * 8 * 8 * 1024 + 8 * 8 * 1024)
 
     assert model.count_params() == 155_115_014 - dense_weights(1024) + dense_weights(512)
-    assert len(_residuals(_layer_names(model, "encoder"))) == 16
+    assert len(_residuals(model, "encoder")) == 16
 
 
 def test_config_items():
