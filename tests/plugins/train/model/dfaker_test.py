@@ -8,9 +8,15 @@ import pytest
 from lib.errors import ConfigError, FaceswapError
 from plugins.train.model import dfaker_defaults
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
-                                                     layer_names, make_plugin, random_faces,
-                                                     sub_model_names)
+from tests.plugins.train.model.plugin_helpers import (
+    LEARN_MASK,
+    build_network,
+    forward_outputs,
+    layer_names,
+    make_plugin,
+    random_faces,
+    sub_model_names,
+)
 
 
 @pytest.mark.smoke

@@ -9,8 +9,14 @@ import pytest
 
 from lib.errors import ConfigError
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
-                                                     layer_names, make_plugin, sub_model_names)
+from tests.plugins.train.model.plugin_helpers import (
+    LEARN_MASK,
+    build_network,
+    forward_outputs,
+    layer_names,
+    make_plugin,
+    sub_model_names,
+)
 
 LIAE = {"model.dfl_sae": {"architecture": "liae"}}
 

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
-                                                     layer_names, make_plugin, random_faces,
-                                                     sub_model_names)
+from tests.plugins.train.model.plugin_helpers import (
+    LEARN_MASK,
+    build_network,
+    forward_outputs,
+    layer_names,
+    make_plugin,
+    random_faces,
+    sub_model_names,
+)
 
 
 @pytest.mark.smoke

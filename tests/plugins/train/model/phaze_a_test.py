@@ -17,9 +17,15 @@ from lib.errors import FaceswapError
 from plugins.train.model import phaze_a, phaze_a_defaults
 from plugins.train.model._base import get_all_sub_models
 from tests.harness import to_numpy
-from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
-                                                     layer_names, make_plugin, random_faces,
-                                                     sub_model_names)
+from tests.plugins.train.model.plugin_helpers import (
+    LEARN_MASK,
+    build_network,
+    forward_outputs,
+    layer_names,
+    make_plugin,
+    random_faces,
+    sub_model_names,
+)
 
 _DEFAULT_SUB_MODELS = ["phaze_a", "encoder", "fc_a", "fc_gblock", "fc_b", "g_block_both",
                        "decoder_both"]

@@ -4,8 +4,14 @@ from __future__ import annotations
 import pytest
 
 from lib.utils import FaceswapError
-from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
-                                                     layer_names, make_plugin, sub_model_names)
+from tests.plugins.train.model.plugin_helpers import (
+    LEARN_MASK,
+    build_network,
+    forward_outputs,
+    layer_names,
+    make_plugin,
+    sub_model_names,
+)
 
 
 @pytest.mark.smoke

@@ -4,8 +4,14 @@ from __future__ import annotations
 import keras
 import pytest
 
-from tests.plugins.train.model.plugin_helpers import (LEARN_MASK, build_network, forward_outputs,
-                                                     layer_names, make_plugin, sub_model_names)
+from tests.plugins.train.model.plugin_helpers import (
+    LEARN_MASK,
+    build_network,
+    forward_outputs,
+    layer_names,
+    make_plugin,
+    sub_model_names,
+)
 
 LOWMEM = {"model.unbalanced": {"lowmem": True}}
 
