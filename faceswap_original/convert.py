@@ -10,24 +10,17 @@ import numpy as np
 
 from faceswap_original.restore import model_name_in_folder
 from lib.errors import FaceswapError
+from lib.training.generator import get_image_paths, read_image, resize_square
 from lib.utils import atomic_replace
 
 __all__ = ["convert", "swap_faces"]
 
 logger = logging.getLogger(__name__)
 
-_EXTENSIONS = {".png", ".jpg", ".jpeg"}
-
-
 def _crop_box(size: int, coverage_ratio: float) -> tuple[int, int]:
     """Start and length of the centred training crop of an aligned face of ``size`` pixels."""
     length = int(size * coverage_ratio // 2) * 2
     return (size - length) // 2, length
-
-
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
-    interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_CUBIC
-    return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
 def swap_faces(model, images: list[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
@@ -53,7 +46,7 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16) -> list[np
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         boxes = [_crop_box(image.shape[0], model.coverage_ratio) for image in chunk]
-        feed = np.stack([_resize(image[top:top + length, top:top + length, :3], size_in)
+        feed = np.stack([resize_square(image[top:top + length, top:top + length, :3], size_in)
                          for image, (top, length) in zip(chunk, boxes, strict=True)])
         feed = feed.astype("float32") / 255.0
         if rgb:
@@ -86,19 +79,15 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16) -> list[np
 
 def _read(path: Path) -> np.ndarray | None:
     """A face image as 8-bit BGR(A), or ``None`` (with a warning) when it cannot be used."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        logger.warning("Skipping '%s': not a readable image.", path)
+    face, alpha, why = read_image(path)
+    if face is None:
+        logger.warning("Skipping '%s': %s.", path, why)
         return None
-    if image.dtype == np.uint16:
-        image = (image // 257).astype("uint8")
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[0] != image.shape[1]:
+    if face.shape[0] != face.shape[1]:
         logger.warning("Skipping '%s': %sx%s is not square (aligned faces are).", path,
-                       image.shape[1], image.shape[0])
+                       face.shape[1], face.shape[0])
         return None
-    return image
+    return face if alpha is None else np.dstack([face, alpha])
 
 
 def convert(args: argparse.Namespace) -> int:
@@ -107,13 +96,7 @@ def convert(args: argparse.Namespace) -> int:
     from plugins.train import train_config as cfg
 
     input_dir, output_dir = Path(args.input_dir), Path(args.output_dir)
-    if not input_dir.is_dir():
-        raise FaceswapError(f"The input folder '{input_dir}' does not exist or is not a folder. "
-                            "Give a folder of aligned face images with -i.")
-    paths = sorted(path for path in input_dir.iterdir()
-                   if path.suffix.lower() in _EXTENSIONS and path.is_file())
-    if not paths:
-        raise FaceswapError(f"No face images (.png, .jpg) found in '{input_dir}'.")
+    paths = [Path(path) for path in get_image_paths(input_dir)]
     if output_dir.resolve() == input_dir.resolve():
         raise FaceswapError("The output folder must differ from the input folder, so the "
                             "input faces are not overwritten.")

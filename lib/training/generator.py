@@ -34,7 +34,8 @@ from lib.training.augmentation import ImageAugmentation
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_SIZE", "Feeder", "get_image_paths"]
+__all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_SIZE", "Feeder", "get_image_paths", "read_image",
+           "resize_square"]
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def _crop(image: np.ndarray, top: int, left: int, crop: int) -> np.ndarray:
     return out
 
 
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     """Resize a square image: INTER_AREA to shrink, INTER_CUBIC to enlarge."""
     current = image.shape[0]
     if current == size:
@@ -222,31 +223,45 @@ def _landmark_mask(points: np.ndarray, parts: tuple[slice, ...], size: int) -> n
     return mask
 
 
-def _process(path: str, expected: int, layout: _Layout, landmarks: np.ndarray | None
-             ) -> tuple[np.ndarray | None, str]:
-    """Read and prepare one face: ``(array, "")``, or ``(None, why it cannot be used)``."""
+def read_image(path: str | Path) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """Read a face image as 8-bit BGR plus its alpha channel (``None`` without one).
+
+    Returns
+    -------
+    ``(face, alpha, "")``, or ``(None, None, why it cannot be used)`` for an unreadable, empty,
+    corrupt or unsupported file (16-bit images are reduced to 8 bits, grayscale becomes BGR).
+    """
     try:
         data = np.fromfile(path, dtype="uint8")
     except OSError as err:
-        return None, f"unreadable ({err.strerror or err})"
+        return None, None, f"unreadable ({err.strerror or err})"
     if data.size == 0:
-        return None, "empty file"
+        return None, None, "empty file"
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
-        return None, "not a readable image (corrupt?)"
+        return None, None, "not a readable image (corrupt?)"
     try:
         face, alpha = _to_bgr_uint8(image)
     except ValueError as err:
-        return None, str(err)
+        return None, None, str(err)
+    return face, alpha, ""
+
+
+def _process(path: str, expected: int, layout: _Layout, landmarks: np.ndarray | None
+             ) -> tuple[np.ndarray | None, str]:
+    """Read and prepare one face: ``(array, "")``, or ``(None, why it cannot be used)``."""
+    face, alpha, why = read_image(path)
+    if face is None:
+        return None, why
     if face.shape[:2] != (expected, expected):
         return None, f"decoded as {face.shape[1]}x{face.shape[0]}, header disagrees"
     if layout.face_mask and alpha is None:
         return None, _NO_ALPHA
     top, left, crop = layout.crop_box(expected)
     size = layout.process_size
-    channels = [_resize(_crop(face, top, left, crop), size)]
+    channels = [resize_square(_crop(face, top, left, crop), size)]
     if layout.face_mask:
-        mask = _resize(_crop(alpha, top, left, crop), size)
+        mask = resize_square(_crop(alpha, top, left, crop), size)
         channels.append(_finish_mask(mask, layout)[..., None])
     if layout.eye_mask or layout.mouth_mask:
         points = (landmarks - np.array([left, top], dtype="float64")) * (size / crop)
