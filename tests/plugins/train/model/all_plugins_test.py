@@ -36,6 +36,11 @@ def fixture_plugins_installed():
         yield
 
 
+def _free_memory() -> None:
+    """Release the previous model: Keras layers form reference cycles."""
+    keras.backend.clear_session(free_memory=True)
+
+
 def _batch(plugin, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Inputs ``[side a, side b]`` and targets per output position ``(2, batch, ...)``."""
     rng = np.random.default_rng(seed)
@@ -72,6 +77,8 @@ def test_build_train_save_resume_swap(name, tmp_path):
     plugin.add_history(losses)
     plugin.io.save(is_exit=True)
     weights = [to_numpy(weight) for weight in model.weights]
+    del plugin, model  # the full-size plugins need their memory back before the next build
+    _free_memory()
 
     resumed = make_plugin(name, tmp_path, options)
     resumed.build()
@@ -85,9 +92,10 @@ def test_build_train_save_resume_swap(name, tmp_path):
 
     faces = inputs[0]
     expected = [to_numpy(out) for out in resumed.model.predict([faces, faces], verbose=0)]
+    del resumed, weights
     half = len(expected) // 2
     for switch, side_outputs in ((False, expected[half:]), (True, expected[:half])):
-        keras.backend.clear_session(free_memory=False)
+        _free_memory()
         swap = make_plugin(name, tmp_path, options, predict=True, swap_model=switch)
         swap.build()
         assert len(swap.model.inputs) == 1
