@@ -1,16 +1,15 @@
 """The DFL-H128 plugin: parameter counts, sub-models, shapes, layer names and option errors."""
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
 from lib.errors import ConfigError
 from plugins.train.model import dfl_h128_defaults
-from tests.harness import to_numpy
 from tests.plugins.train.model.plugin_helpers import (
     LEARN_MASK,
     build_network,
+    decoder_face,
     forward_outputs,
     layer_names,
     make_plugin,
@@ -49,8 +48,7 @@ def test_forward_pass(tmp_path):
     outputs = forward_outputs(model, 128)
     assert [out.shape for out in outputs] == [(1, 128, 128, 3)] * 2
     faces = random_faces(128)
-    encoder, decoder_b = model.get_layer("encoder"), model.get_layer("decoder_b")
-    expected_b = to_numpy(keras.tree.flatten(decoder_b(encoder(faces)))[0])
+    expected_b = decoder_face(model, "b", faces)
     np.testing.assert_allclose(outputs[1], expected_b, atol=1e-5)
 
 

@@ -134,3 +134,10 @@ def installed_plugins(extra: list[importlib.metadata.EntryPoint] | None = None
             yield
         finally:
             cfg.reset_config()
+
+
+def decoder_face(model: keras.Model, side: str, faces: np.ndarray) -> np.ndarray:
+    """The face that ``decoder_<side>(encoder(faces))`` gives, computed through the sub-models
+    directly (an independent path to compare the whole model's outputs with)."""
+    decoder = model.get_layer(f"decoder_{side}")
+    return to_numpy(keras.tree.flatten(decoder(model.get_layer("encoder")(faces)))[0])
