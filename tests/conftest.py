@@ -6,6 +6,10 @@ import os
 # TensorFlow is the default backend; `KERAS_BACKEND=jax|torch pytest -m smoke` runs the subset.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests build many small models: PyTorch's compilation (about a minute for the Original model)
+# would cost more than it saves, so tests compile as Keras's "auto" says (eager on PyTorch).
+# settings_test.py tests the default choice itself; subprocesses inherit this.
+os.environ.setdefault("FACESWAP_JIT_COMPILE", "auto")
 
 import sys  # noqa: E402
 

@@ -78,6 +78,13 @@ mixed_precision = ConfigItem(
     datatype=bool, default=False, group="network", fixed=False,
     info="Train with mixed precision (float16 compute, float32 weights): faster and smaller on "
          "GPUs with tensor cores.")
+mixed_precision_dtype = ConfigItem(
+    datatype=str, default="float16", group="network", choices=["float16", "bfloat16"],
+    gui_radio=True, fixed=False,
+    info="The compute type of mixed precision, when it is on. 'float16' (Faceswap's) with "
+         "dynamic loss scaling; 'bfloat16' has float32's range, so needs no loss scaling, and is "
+         "faster on recent GPUs (Ampere and later), TPUs and CPUs with bfloat16 support. "
+         "Changing it keeps the model's weights.")
 nan_protection = ConfigItem(
     datatype=bool, default=True, group="network", fixed=False,
     info="Stop training when the loss becomes NaN or infinite, rather than saving a broken "
@@ -273,7 +280,8 @@ def get_config() -> Config:
             ConfigSection("global.optimizer", Optimizer.helptext, class_items(Optimizer)),
             *_model_sections(),
             ConfigSection("trainer.augmentation", trainer_config.HELPTEXT,
-                          module_items(trainer_config))])
+                          module_items(trainer_config))],
+            optional_prefixes=("model.",))  # options of a plugin that is not installed
     return _CONFIG
 
 

@@ -23,8 +23,9 @@ class Trainer(TrainerBase):
     def train_batch(self, inputs: np.ndarray | Sequence[np.ndarray],
                     targets: Sequence[np.ndarray]) -> np.ndarray:
         model = self.model.model
-        logs = model.train_on_batch([inputs[0], inputs[1]], self._flat_targets(targets),
-                                    return_dict=True)
+        batch_inputs, batch_targets = self.model.distribute_batch(  # split over replicas
+            [inputs[0], inputs[1]], self._flat_targets(targets))
+        logs = model.train_on_batch(batch_inputs, batch_targets, return_dict=True)
         names = [f"{name}_loss" for name in model.output_names]
         missing = [name for name in names if name not in logs]
         if missing:

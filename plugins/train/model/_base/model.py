@@ -73,7 +73,9 @@ class ModelBase:
         nn_blocks.set_config({"icnr_init": cfg.icnr_init(),
                               "conv_aware_init": cfg.conv_aware_init(),
                               "reflect_padding": cfg.reflect_padding()})
-        self._settings = Settings(self._args, cfg.mixed_precision(), predict)
+        self._settings = Settings(self._args, cfg.mixed_precision(), predict,
+                                  cfg.mixed_precision_dtype())
+        self._building = False  # True while ModelBase.build() builds or loads the model
         logger.debug("Initialized ModelBase (%s)", type(self).__name__)
 
     # --- properties ----------------------------------------------------------------------------
@@ -165,21 +167,25 @@ class ModelBase:
         inference mode keep only the swap model. A summary goes to the log (to stdout with
         ``--summary``)."""
         is_summary = bool(getattr(self._args, "summary", False))
-        with self._settings.strategy_scope():
-            if self._io.model_exists:
-                model = self._io.load()
-                if self._is_predict:
-                    model = Inference(model, getattr(self._args, "swap_model", False)).model
-                elif self._state.model_needs_rebuild:
-                    model = self._rebuild_for_precision(model)
-                self._model = model
-            else:
-                if self._is_predict:
-                    self._io.load()  # raises: nothing to predict with
-                self._validate_input_shape()
-                self._model = self._build_new(is_summary)
-            if not is_summary and not self._is_predict:
-                self._compile_model()
+        self._building = True
+        try:
+            with self._settings.strategy_scope():
+                if self._io.model_exists:
+                    model = self._io.load()
+                    if self._is_predict:
+                        model = Inference(model, getattr(self._args, "swap_model", False)).model
+                    elif self._needs_precision_rebuild(model):
+                        model = self._rebuild_for_precision(model)
+                    self._model = model
+                else:
+                    if self._is_predict:
+                        self._io.load()  # raises: nothing to predict with
+                    self._validate_input_shape()
+                    self._model = self._build_new(is_summary)
+                if not is_summary and not self._is_predict:
+                    self._compile_model()
+        finally:
+            self._building = False
         self._output_summary()
 
     def _build_new(self, is_summary: bool) -> keras.Model:
@@ -199,9 +205,8 @@ class ModelBase:
     def _call_build_model(self, policy: str | None = None) -> keras.Model:
         """Build from scratch: fresh Keras names and block counters, under ``policy`` (the
         configured precision when ``None``)."""
-        keras.backend.clear_session(free_memory=False)
-        keras.config.set_dtype_policy(
-            policy or ("mixed_float16" if self._settings.use_mixed_precision else "float32"))
+        self._settings.clear_session()  # inside a strategy scope too
+        keras.config.set_dtype_policy(policy or self._settings.policy)
         nn_blocks.reset_naming()
         model = self.build_model(self._get_inputs())
         if model.name != self.model_name:
@@ -220,8 +225,33 @@ class ModelBase:
         rebuilt = self._call_build_model()
         rebuilt.set_weights(weights)
         logger.info("Switched the model to %s precision.",
-                    "mixed" if self._settings.use_mixed_precision else "full")
+                    self._settings.policy if self._settings.use_mixed_precision else "full")
         return rebuilt
+
+    def _needs_precision_rebuild(self, model: keras.Model) -> bool:
+        """Whether a loaded model's layers were built under another precision policy than the
+        configured one (full/mixed, or float16/bfloat16), or the state file says so."""
+        if self._state.model_needs_rebuild:
+            return True
+        mixed = {layer.dtype_policy.name for sub_model in get_all_sub_models(model)
+                 for layer in sub_model.layers
+                 if layer.dtype_policy.name in ("mixed_float16", "mixed_bfloat16")}
+        wanted = self._settings.policy
+        return bool(mixed) if wanted == "float32" else mixed != {wanted}
+
+    def _compile_loaded_model(self) -> None:
+        """Compile a model that a plugin's own ``build()`` loaded (as Phaze-A does): rebuild it
+        inside the strategy scope (so a TensorFlow strategy owns its variables) and under the
+        configured precision when either needs it, keeping its weights, then compile it there."""
+        with self._settings.strategy_scope():
+            if (self._settings.replicas > 1 or self._settings.num_processes > 1
+                    or self._needs_precision_rebuild(self.model)):
+                self._model = self._rebuild_for_precision(self.model)
+            self._building = True
+            try:
+                self._compile_model()
+            finally:
+                self._building = False
 
     def _side_input_shapes(self) -> list[tuple[int, ...]]:
         """The input shape of side A and of side B: :attr:`input_shape` is one 3-tuple for both
@@ -271,8 +301,11 @@ class ModelBase:
 
     def _compile_model(self) -> None:
         """Optimizer, weights, losses and ``model.compile``."""
+        if not self._building:
+            self._compile_loaded_model()
+            return
         optimizer = Optimizer().optimizer
-        if self._settings.use_mixed_precision:
+        if self._settings.use_loss_scaling:
             optimizer = self._settings.loss_scale_optimizer(optimizer)
         weights = Weights(self)
         weights.load(self._io.model_exists)
@@ -282,7 +315,8 @@ class ModelBase:
         # Outputs of one decoder share its name (api_spec Q12), so Keras's per-output loss
         # metrics would collide: name the outputs by their losses (face_a, mask_a, ...).
         self.model.output_names = loss.names[1:]
-        self.model.compile(optimizer=optimizer, loss=list(loss.functions.values()))
+        self.model.compile(optimizer=optimizer, loss=list(loss.functions.values()),
+                           jit_compile=self._settings.jit_compile)
         if self._io.model_exists:
             self._io.restore_optimizer(self.model)
         self._state.add_session_loss_names(loss.names)
@@ -304,6 +338,11 @@ class ModelBase:
             model.summary(line_length=100, print_fn=lambda line, **_: write(line))
 
     # --- training helpers ----------------------------------------------------------------------
+    def distribute_batch(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
+        """``(inputs, targets)`` of one batch, ready for ``model.train_on_batch``: split over the
+        replicas of a TensorFlow distribution strategy, unchanged otherwise."""
+        return self._settings.distribute_batch(inputs, targets)
+
     def add_history(self, loss: Any) -> None:
         """Add the current iteration's loss history to ``io.history``.
 

@@ -154,3 +154,25 @@ def test_switching_precision_keeps_the_weights(tmp_path, config_file):
         "conv_16_0_conv2d").dtype_policy.name == "float32"
     for before, after in zip(mixed.model.weights, full.model.weights, strict=True):
         np.testing.assert_array_equal(to_numpy(after), to_numpy(before))
+
+
+@pytest.mark.smoke
+def test_backend_default_jit_compile_trains(tmp_path, config_file, monkeypatch):
+    """The model is compiled with Settings.jit_compile (the tests otherwise force "auto"): with
+    the backend's default (torch.compile on PyTorch, XLA on JAX) two steps train and change the
+    weights."""
+    from plugins.train.trainer.original import Trainer
+
+    monkeypatch.delenv("FACESWAP_JIT_COMPILE", raising=False)
+    _write_ini(config_file, global__loss={"learn_mask": False})
+    plugin = _model(tmp_path / "model", config_file)
+    expected = {"tensorflow": "auto", "jax": True, "torch": True}[keras.backend.backend()]
+    # Keras resolves "auto" when it compiles: XLA only on TensorFlow with a GPU
+    assert plugin.model.jit_compile == (False if expected == "auto" else expected)
+    before = [to_numpy(weight).copy() for weight in plugin.model.trainable_weights]
+    faces, targets = _batch()
+    trainer = Trainer(plugin, 1)
+    losses = [trainer.train_batch(faces[:, None], [targets[:, None]]) for _ in range(2)]
+    assert np.all(np.isfinite(losses)) and np.asarray(losses).shape == (2, 2)
+    after = [to_numpy(weight) for weight in plugin.model.trainable_weights]
+    assert any(not np.allclose(old, new) for old, new in zip(before, after))
