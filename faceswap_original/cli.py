@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +34,13 @@ def _bounded_int(low: int, high: int | None = None):
             raise argparse.ArgumentTypeError(f"{value} is out of range: allowed {allowed}")
         return value
     return parse
+
+
+def _add_exclude_gpus(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-X", "--exclude-gpus", dest="exclude_gpus", type=_bounded_int(0),
+                        nargs="+", default=None, metavar="INDEX",
+                        help="Indices of GPUs to hide (0 is the first visible GPU), on every "
+                             "backend.")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +78,13 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                         help="Ramp the learning rate up over the first N iterations.")
     parser.add_argument("-p", "--preview-dir", dest="preview_dir", default=None,
                         help="Folder for the preview image (default: the model folder).")
+    parser.add_argument("-tia", "--timelapse-input-A", dest="timelapse_input_a", default=None,
+                        help="Folder of side A faces for a timelapse: at every save, a preview "
+                             "of these same faces is added to the timelapse folder.")
+    parser.add_argument("-tib", "--timelapse-input-B", dest="timelapse_input_b", default=None,
+                        help="Folder of side B faces for the timelapse (needed with -tia).")
+    parser.add_argument("-to", "--timelapse-output", dest="timelapse_output", default=None,
+                        help="Folder for the timelapse images (default: <model dir>/timelapse).")
     parser.add_argument("--no-logs", dest="no_logs", action="store_true",
                         help="Do not write TensorBoard logs.")
     parser.add_argument("--summary", action="store_true",
@@ -81,7 +96,21 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                              "new model.")
     parser.add_argument("-D", "--distribution-strategy", dest="distribution_strategy",
                         default="default", choices=["default", "mirrored", "central-storage"],
-                        help="How to train on several devices.")
+                        help="How to train on several devices: 'mirrored' copies the model "
+                             "to every GPU (TensorFlow MirroredStrategy, JAX DataParallel) and "
+                             "splits each batch between them; 'central-storage' (TensorFlow) "
+                             "keeps the weights on the CPU.")
+    parser.add_argument("--coordinator-address", dest="coordinator_address", default=None,
+                        help="Train in several processes (machines), JAX backend: host:port of "
+                             "process 0, the same for every process (default: "
+                             "$FACESWAP_COORDINATOR_ADDRESS).")
+    parser.add_argument("--num-processes", dest="num_processes", type=_bounded_int(1),
+                        default=None,
+                        help="The number of processes training together (default: "
+                             "$FACESWAP_NUM_PROCESSES, else 1).")
+    parser.add_argument("--process-id", dest="process_id", type=_bounded_int(0), default=None,
+                        help="This process's id, 0 to --num-processes - 1; process 0 is the "
+                             "coordinator (default: $FACESWAP_PROCESS_ID, else 0).")
     parser.add_argument("--no-warp", dest="no_warp", action="store_true",
                         help="Do not warp the input faces.")
     parser.add_argument("--no-flip", dest="no_flip", action="store_true",
@@ -90,6 +119,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                         help="Do not augment the colours.")
     parser.add_argument("--seed", type=_bounded_int(0), default=None,
                         help="Seed for the data augmentation (reproducible batches).")
+    _add_exclude_gpus(parser)
     _add_common(parser)
 
 
@@ -107,6 +137,7 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
                         help="The trained model's folder.")
     parser.add_argument("-s", "--swap-model", dest="swap_model", action="store_true",
                         help="Swap B -> A instead of A -> B.")
+    _add_exclude_gpus(parser)
     _add_common(parser)
 
 
@@ -157,6 +188,9 @@ def _set_logging(level_name: str) -> None:
                         datefmt="%H:%M:%S", stream=sys.stderr, force=True)
     for noisy in ("absl", "tensorflow", "jax", "h5py", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # TensorFlow's C++ log (read when Keras loads, which is after this): its errors about graph
+    # rewrites it skipped are not the user's; -L DEBUG shows everything. A value set wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level <= logging.DEBUG else "3")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -177,8 +211,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (1 for any error the user can fix, a bad
+    or out-of-range argument included)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as err:
+        # Faceswap compat: argparse exits with 2 on a usage error (its message already printed);
+        # every user error exits with 1 here. --help still exits with 0.
+        if err.code == 2:
+            return 1
+        raise
     _set_logging(args.loglevel)
     try:
         return _run(args)

@@ -68,7 +68,8 @@ def demo(args: argparse.Namespace) -> int:
         no_logs=False, summary=False, freeze_weights=False, load_weights=None,
         distribution_strategy="default", no_warp=True, no_flip=False, no_augment_color=False,
         seed=0, configfile=str(config_file), loglevel=args.loglevel,
-        progress=args.iterations is not None)
+        progress=args.iterations is not None, timelapse_input_a=str(faces_a),
+        timelapse_input_b=str(faces_b), timelapse_output=str(root / "timelapse"))
     budget = None if args.iterations is not None else args.minutes
     print(f"Training the Original model in '{model_dir}' "
           + (f"for {iterations} iterations" if budget is None else f"for {budget:g} minutes")
@@ -87,6 +88,7 @@ def demo(args: argparse.Namespace) -> int:
           f"  model:   {model_dir}\n"
           f"  preview: {root / (model.name + '_preview.png')} (per side: original, "
           "reconstruction, swap)\n"
+          f"  timelapse: {root / 'timelapse'} (the same preview at every save)\n"
           f"  swapped: {swapped} (faces of A swapped to B)\n"
           f"Train longer with: faceswap-original train -A {faces_a} -B {faces_b} "
           f"-m {model_dir} -c {config_file} -bs {_BATCH_SIZE}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -52,6 +53,15 @@ def _check_folders(args: argparse.Namespace) -> None:
             raise FaceswapError(f"The side {side} input folder '{folder}' does not exist or is "
                                 "not a folder. Give a folder of aligned face images with "
                                 f"-{side}.")
+    timelapse = (getattr(args, "timelapse_input_a", None), getattr(args, "timelapse_input_b", None))
+    if any(timelapse) and not all(timelapse):
+        raise FaceswapError("A timelapse needs faces of both sides: give -tia and -tib "
+                            "together (or neither).")
+    for side, folder in zip("AB", timelapse):
+        if folder and not Path(folder).is_dir():
+            raise FaceswapError(f"The timelapse side {side} folder '{folder}' does not exist or "
+                                f"is not a folder. Give a folder of aligned face images with "
+                                f"-ti{side.lower()}.")
     model_dir = Path(args.model_dir)
     if model_dir.exists() and not model_dir.is_dir():
         raise FaceswapError(f"The model folder '{model_dir}' exists but is not a folder. Give "
@@ -115,10 +125,13 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     plugin = PluginLoader.get_trainer()(model, args.batch_size)
     preview = Path(args.preview_dir) / f"{model.name}_preview.png" if getattr(
         args, "preview_dir", None) else None
-    with Feeder(images, model, args.batch_size, seed=getattr(args, "seed", None),
-                no_warp=args.no_warp, no_flip=args.no_flip,
-                no_augment_color=args.no_augment_color) as feeder:
-        trainer = Trainer(plugin, feeder, preview_path=preview)
+    with contextlib.ExitStack() as stack:
+        feeder = stack.enter_context(Feeder(
+            images, model, args.batch_size, seed=getattr(args, "seed", None),
+            no_warp=args.no_warp, no_flip=args.no_flip,
+            no_augment_color=args.no_augment_color))
+        trainer = Trainer(plugin, feeder, preview_path=preview,
+                          timelapse=_timelapse(args, model, stack))
         status = _Status(args.iterations if getattr(args, "progress", True) else None,
                          status_every)
         started = time.monotonic()
@@ -130,6 +143,23 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     logger.info("Trained %s iterations in %.0f s (model total: %s). Model saved in '%s'.",
                 steps, time.monotonic() - started, model.iterations, model.io.model_dir)
     return model
+
+
+def _timelapse(args: argparse.Namespace, model: Any, stack: contextlib.ExitStack
+               ) -> tuple[Any, Path] | None:
+    """The timelapse's feeder (its fixed faces, no workers) and output folder, when asked for."""
+    from lib.training.generator import Feeder
+
+    if not getattr(args, "timelapse_input_a", None):
+        return None
+    folder = Path(args.timelapse_output or Path(args.model_dir) / "timelapse")
+    folder.mkdir(parents=True, exist_ok=True)
+    feeder = stack.enter_context(Feeder(
+        {"a": args.timelapse_input_a, "b": args.timelapse_input_b}, model, 1, seed=0,
+        workers=0))
+    logger.info("Timelapse images of '%s' and '%s' go to '%s'", args.timelapse_input_a,
+                args.timelapse_input_b, folder)
+    return feeder, folder
 
 
 def train(args: argparse.Namespace) -> int:

@@ -85,10 +85,12 @@ class Trainer:
     """
 
     def __init__(self, plugin: TrainerBase, feeder: Feeder,
-                 preview_path: str | Path | None = None) -> None:
+                 preview_path: str | Path | None = None,
+                 timelapse: tuple[Feeder, str | Path] | None = None) -> None:
         self._plugin = plugin
         self._model = plugin.model
         self._feeder = feeder
+        self._timelapse = None if timelapse is None else (timelapse[0], Path(timelapse[1]))
         self._preview_path = Path(preview_path) if preview_path else Path(
             self._model.io.model_dir) / f"{self._model.name}_preview.png"
         optimizer = self._model.model.optimizer
@@ -182,11 +184,13 @@ class Trainer:
                 f"| {per_output} | {self.examples_per_second:.1f} ex/s")
 
     def save(self, is_exit: bool = False) -> None:
-        """Save the model (and state), flush the logs and write the preview."""
+        """Save the model (and state), flush the logs, write the preview and, when a timelapse
+        is set, add its image."""
         self._model.io.save(is_exit=is_exit)
         if self._tensorboard is not None:
             self._tensorboard.flush()
         self.write_preview()
+        self.write_timelapse()
 
     def snapshot(self) -> None:
         """Copy the model folder, as just saved, to ``<model_dir>_snapshot_<iterations>_iters``.
@@ -208,8 +212,27 @@ class Trainer:
         logger.verbose("Preview written to '%s'", self._preview_path)
         return self._preview_path
 
+    def write_timelapse(self) -> Path | None:
+        """Add ``<timelapse folder>/<iterations, 8 digits>.png``: the preview of the timelapse
+        feeder's fixed faces (the same faces every time, so the images show the learning).
+
+        Faceswap compat: Faceswap names each timelapse image by the Unix time of the save (as a
+        JPEG); we name it by the model's iteration count (as a PNG), which sorts in the order of
+        training and says how far training had got.
+        """
+        if self._timelapse is None:
+            return None
+        feeder, folder = self._timelapse
+        samples = feeder.generate_preview(_preview_count())
+        if not samples:
+            return None
+        path = folder / f"{self._model.iterations:08d}.png"
+        _display.write_png(path, _display.compose_preview(self._model, samples))
+        logger.verbose("Timelapse image written to '%s'", path)
+        return path
+
     def close(self) -> None:
-        """Close the TensorBoard writer (the feeder belongs to the caller)."""
+        """Close the TensorBoard writer (the feeders belong to the caller)."""
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None

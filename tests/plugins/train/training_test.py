@@ -94,6 +94,30 @@ def test_train_save_snapshot_logs_and_preview(tiny, tmp_path):
     assert "Loss A:" in trainer.status_line() and "mask_b:" in trainer.status_line()
 
 
+def test_timelapse_adds_one_image_of_fixed_faces_per_save(tiny, tmp_path):
+    class _Fixed(_Feeder):
+        """The timelapse feeder: the same faces on every call."""
+
+        def generate_preview(self, count):
+            self._rng = np.random.default_rng(7)
+            return super().generate_preview(count)
+
+    folder = tmp_path / "timelapse"
+    folder.mkdir()
+    trainer = Trainer(TrainerPlugin(tiny, 2), _Feeder(tiny, batch_size=2),
+                      timelapse=(_Fixed(tiny, batch_size=1), folder))
+    train_iterations(trainer, iterations=4, save_interval=3, snapshot_interval=0)
+    # saves at iteration 1 (session start), 3 (interval) and 4 (exit)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "00000001.png", "00000003.png", "00000004.png"]
+    first, last = (cv2.imread(str(folder / name)) for name in ("00000001.png", "00000004.png"))
+    assert first.shape == last.shape and first.shape[0] > 14 * 128
+    # the originals column is the same faces, the model's output columns changed by training
+    width = first.shape[1]
+    assert np.array_equal(first[:, : width // 8], last[:, : width // 8])
+    assert not np.array_equal(first, last)
+
+
 def test_nan_loss_stops_without_saving(tiny, tmp_path):
     feeder = _Feeder(tiny, batch_size=2, poison_at=4)
     trainer = Trainer(TrainerPlugin(tiny, 2), feeder)
