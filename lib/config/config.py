@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import configparser
+import difflib
 import logging
 import textwrap
 from collections.abc import Iterable, Mapping
@@ -56,9 +57,20 @@ class Config:
 
     The :class:`ConfigItem` objects are the ones plugins hold, so values read from the file are
     seen at once by ``cfg.option()`` calls.
+
+    Parameters
+    ----------
+    sections
+        The sections.
+    optional_prefixes
+        Prefixes of section names that may be in a file without being defined here (e.g.
+        ``"model."``: the options of a plugin that is not installed); such sections are ignored
+        with a warning. Any other unknown section, and any unknown option, is an error.
     """
 
-    def __init__(self, sections: Iterable[ConfigSection] = ()) -> None:
+    def __init__(self, sections: Iterable[ConfigSection] = (),
+                 optional_prefixes: Iterable[str] = ()) -> None:
+        self._optional_prefixes = tuple(optional_prefixes)
         self._sections: dict[str, ConfigSection] = {}
         for section in sections:
             self.add_section(section)
@@ -105,8 +117,13 @@ class Config:
         Raises
         ------
         lib.errors.ConfigError
-            If the file cannot be parsed or holds an invalid value. The message names the file,
-            the section, the option, the allowed values and the value found.
+            If the file cannot be parsed, holds an unknown section or option (a misspelt name
+            would otherwise be silently ignored), or an invalid value. The message names the
+            file, the section, the option, the allowed values and the value found. Nothing is
+            written then.
+
+        Faceswap compat: Faceswap drops unknown sections and options when it rewrites the file;
+        we refuse them (a section named with one of ``optional_prefixes`` is only ignored).
         """
         path = Path(path)
         if not path.exists():
@@ -119,6 +136,7 @@ class Config:
         except (configparser.Error, UnicodeDecodeError) as err:
             raise ConfigError(f"The configuration file '{path}' cannot be read: {err}. Fix it, or "
                               "delete it to have one written with the defaults.") from err
+        self._check_names(parser, path)
         missing = False
         for name, section in self._sections.items():
             if not parser.has_section(name):
@@ -133,16 +151,30 @@ class Config:
                 except ConfigError as err:
                     raise ConfigError(f"In the configuration file '{path}', section [{name}]: "
                                       f"{err}") from err
-            for option in parser.options(name):
-                if option not in section.items:
-                    logger.warning("Ignoring unknown option '%s' in section [%s] of '%s'.",
-                                   option, name, path)
-        for name in parser.sections():
-            if name not in self._sections:
-                logger.warning("Ignoring unknown section [%s] in '%s'.", name, path)
         if missing:
             logger.info("Adding missing options to the configuration file '%s'.", path)
             self.save(path)
+
+    def _check_names(self, parser: configparser.ConfigParser, path: Path) -> None:
+        """Refuse unknown sections and options (ignore optional sections with a warning)."""
+        for name in parser.sections():
+            if name in self._sections:
+                known = self._sections[name].items
+                for option in parser.options(name):
+                    if option not in known:
+                        raise ConfigError(
+                            f"In the configuration file '{path}', section [{name}]: unknown "
+                            f"option '{option}'.{_suggest(option, known)} Allowed options: "
+                            f"{', '.join(known)}. Correct or delete the line.")
+            elif name.startswith(self._optional_prefixes):
+                logger.warning("Ignoring section [%s] in '%s': nothing installed uses it (a "
+                               "plugin that is not installed?).", name, path)
+            else:
+                raise ConfigError(
+                    f"The configuration file '{path}' has an unknown section [{name}]."
+                    f"{_suggest(name, self._sections)} Known sections: "
+                    f"{', '.join(f'[{known}]' for known in self._sections)}. Correct the "
+                    "section name or delete the section.")
 
     def save(self, path: str | Path) -> None:
         """Write every section, with help text, to ``path`` (atomically)."""
@@ -157,6 +189,11 @@ class Config:
                 lines.append("")
             lines.append("")
         write_atomic(Path(path), "\n".join(lines).rstrip() + "\n")
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def _comment(text: str) -> list[str]:

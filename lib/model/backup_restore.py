@@ -44,6 +44,8 @@ def _fsync_tree(folder: Path) -> None:
     """fsync every file and folder below ``folder`` (and ``folder`` itself)."""
     for root, _, filenames in os.walk(folder):
         for filename in filenames:
+            if os.path.islink(os.path.join(root, filename)):
+                continue
             with open(os.path.join(root, filename), "rb") as copied:
                 os.fsync(copied.fileno())
         fsync_folder(root)
@@ -197,10 +199,11 @@ class Backup:
                 source = os.path.join(self.model_dir, filename)
                 destination = building / filename
                 logger.debug("Snapshot: copying '%s' to '%s'", source, destination)
-                if os.path.isdir(source):
-                    shutil.copytree(source, destination)
+                # Links are copied as links: a snapshot never reaches outside the folder.
+                if os.path.isdir(source) and not os.path.islink(source):
+                    shutil.copytree(source, destination, symlinks=True)
                 else:
-                    shutil.copy2(source, destination)
+                    shutil.copy2(source, destination, follow_symlinks=False)
             _fsync_tree(building)
             self._move_into_place(building, snapshot_dir)
         except BaseException:

@@ -14,6 +14,8 @@ in image pixels.
 from __future__ import annotations
 
 import collections
+import contextlib
+import io
 import json
 import logging
 import os
@@ -65,6 +67,8 @@ def get_image_paths(folder: str | Path) -> list[str]:
     -------
     The full paths of the images.
 
+    Symbolic links to files outside the folder are skipped with a warning.
+
     Raises
     ------
     lib.errors.FaceswapError
@@ -79,6 +83,13 @@ def get_image_paths(folder: str | Path) -> list[str]:
                             "file. Give the folder that holds the aligned faces.")
     images = sorted(str(item) for item in path.iterdir()
                     if item.suffix.lower() in IMAGE_EXTENSIONS and item.is_file())
+    # A link is not followed out of the folder the user named.
+    root = path.resolve()
+    outside = [image for image in images if root not in Path(image).resolve().parents]
+    if outside:
+        logger.warning("Skipping %s image(s) of '%s' that link to files outside it: %s",
+                       len(outside), path, _short_list([Path(name).name for name in outside]))
+        images = [image for image in images if image not in outside]
     if not images:
         raise FaceswapError(
             f"The training image folder '{path}' holds no images. Expected aligned faces as "
@@ -86,9 +97,11 @@ def get_image_paths(folder: str | Path) -> list[str]:
     return images
 
 
-def _header_size(path: str) -> tuple[int, int] | None:
-    """``(width, height)`` from a PNG or JPEG header without decoding it; ``None`` if unknown."""
-    with open(path, "rb") as handle:
+def _header_size(path: str | Path | io.BytesIO) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG or JPEG header without decoding it; ``None`` if unknown.
+    ``path`` may also be the file's bytes in a :class:`io.BytesIO`."""
+    with (contextlib.nullcontext(path) if isinstance(path, io.BytesIO)
+          else open(path, "rb")) as handle:
         head = handle.read(24)
         if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
             return struct.unpack(">II", head[16:24])
@@ -226,10 +239,15 @@ def _landmark_mask(points: np.ndarray, parts: tuple[slice, ...], size: int) -> n
 def read_image(path: str | Path) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """Read a face image as 8-bit BGR plus its alpha channel (``None`` without one).
 
+    The PNG or JPEG header is read first: a file that is neither, or whose width or height is
+    over :data:`MAX_IMAGE_SIZE`, is refused before any pixel is decoded, so memory stays bounded
+    whatever the file claims.
+
     Returns
     -------
     ``(face, alpha, "")``, or ``(None, None, why it cannot be used)`` for an unreadable, empty,
-    corrupt or unsupported file (16-bit images are reduced to 8 bits, grayscale becomes BGR).
+    corrupt, oversized or unsupported file (16-bit images are reduced to 8 bits, grayscale
+    becomes BGR).
     """
     try:
         data = np.fromfile(path, dtype="uint8")
@@ -237,6 +255,12 @@ def read_image(path: str | Path) -> tuple[np.ndarray | None, np.ndarray | None, 
         return None, None, f"unreadable ({err.strerror or err})"
     if data.size == 0:
         return None, None, "empty file"
+    size = _header_size(io.BytesIO(data.tobytes()))
+    if size is None:
+        return None, None, "not a readable PNG or JPEG image (corrupt?)"
+    if max(size) > MAX_IMAGE_SIZE:
+        return None, None, (f"{size[0]}x{size[1]} px, larger than {MAX_IMAGE_SIZE} px (the "
+                            "limit for either side)")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         return None, None, "not a readable image (corrupt?)"
@@ -321,7 +345,8 @@ class _FaceSet:
             elif size[0] != size[1]:
                 skipped["not square (aligned faces are square)"].append(name)
             elif size[0] > MAX_IMAGE_SIZE:
-                skipped[f"larger than {MAX_IMAGE_SIZE} px"].append(name)
+                skipped[f"{size[0]}x{size[1]} px, larger than {MAX_IMAGE_SIZE} px (the limit "
+                        "for either side)"].append(name)
             else:
                 sized.append((path, size[0]))
         counts = collections.Counter(size for _, size in sized)

@@ -10,7 +10,7 @@ from lib.config import Config, ConfigItem, ConfigSection
 from lib.errors import ConfigError
 
 
-def _config() -> Config:
+def _config(optional_prefixes: tuple[str, ...] = ()) -> Config:
     return Config([
         ConfigSection("global", "Global help.", {
             "coverage": ConfigItem(datatype=float, default=100.0, group="face", info="Coverage.",
@@ -20,7 +20,7 @@ def _config() -> Config:
         ConfigSection("model.original", "Original Faceswap Model.", {
             "lowmem": ConfigItem(datatype=bool, default=False, group="settings",
                                  info="Low memory.")}),
-    ])
+    ], optional_prefixes=optional_prefixes)
 
 
 def test_missing_file_is_written_with_help_and_defaults(tmp_path):
@@ -70,12 +70,28 @@ def test_unparsable_file_is_a_config_error(tmp_path):
         _config().load(path)
 
 
-def test_missing_options_are_added_and_unknown_ones_reported(tmp_path, caplog):
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[global]\ncoverage = 90\ncoverge = 1\n", ["unknown option 'coverge'",
+                                                "Did you mean 'coverage'?", "[global]"]),
+    ("[global]\ncoverage = 90\n[trainer.old]\nx = 1\n", ["unknown section [trainer.old]",
+                                                          "[model.original]"])])
+def test_unknown_options_and_sections_are_refused(tmp_path, text, expected):
     path = tmp_path / "train.ini"
-    path.write_text("[global]\ncoverage = 90\nfoo = 1\n[trainer.old]\nx = 1\n")
-    with caplog.at_level(logging.WARNING):
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
         _config().load(path)
-    assert "unknown option 'foo'" in caplog.text and "unknown section [trainer.old]" in caplog.text
+    for part in [str(path), *expected]:
+        assert part in str(info.value)
+    assert path.read_text() == text  # nothing written
+
+
+def test_missing_options_are_added_and_optional_sections_ignored(tmp_path, caplog):
+    path = tmp_path / "train.ini"
+    path.write_text("[global]\ncoverage = 90\n[model.gone]\nx = 1\n")
+    config = _config(optional_prefixes=("model.",))
+    with caplog.at_level(logging.WARNING):
+        config.load(path)
+    assert "Ignoring section [model.gone]" in caplog.text
     parser = configparser.ConfigParser()
     parser.read(path)
     assert parser.get("global", "coverage") == "90.0"  # the user's value is kept

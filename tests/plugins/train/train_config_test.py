@@ -19,6 +19,8 @@ _EXPECTED = [
     ("global", "lr_finder_strength", str, "default", True),
     ("global", "reflect_padding", bool, False, True),
     ("global", "mixed_precision", bool, False, False),
+    # ours (not Faceswap's): the compute type of mixed precision
+    ("global", "mixed_precision_dtype", str, "float16", False),
     ("global", "nan_protection", bool, True, False),
     ("global", "convert_batchsize", int, 16, False),
     ("global.loss", "loss_function", str, "ssim", False),

@@ -2,6 +2,7 @@
 freezing sub-model weights (:class:`Weights`)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -15,6 +16,7 @@ import numpy as np
 from lib.errors import FaceswapError, ModelFileError
 from lib.model.backup_restore import Backup
 from lib.utils import atomic_replace
+from plugins.train.model._base.state import EMBEDDED_STATE
 
 if TYPE_CHECKING:
     from plugins.train.model._base.model import ModelBase
@@ -24,6 +26,8 @@ __all__ = ["IO", "Weights", "get_all_sub_models"]
 logger = logging.getLogger(__name__)
 
 _EXTENSION = ".keras"
+# Serialised objects that carry Python code: Keras's Lambda layer and its bytecode functions.
+_CODE_CLASSES = ("Lambda", "__lambda__")
 
 
 def get_all_sub_models(model: keras.Model, models: list[keras.Model] | None = None
@@ -37,9 +41,64 @@ def get_all_sub_models(model: keras.Model, models: list[keras.Model] | None = No
     return models
 
 
-def _corrupt_file_error(filename: Path, err: BaseException) -> ModelFileError:
+def _code_file_error(filename: Path, err: BaseException) -> ModelFileError:
     return ModelFileError(
-        f"The model file '{filename}' could not be loaded ({type(err).__name__}: {err}). It is "
+        f"The model file '{filename}' contains code (a Lambda layer or another serialised Python "
+        "function) and will not be loaded: running code from a model file could do anything. "
+        "Model plugins build their layers from registered classes only; if you made this file "
+        "yourself and trust it, rebuild it without Lambda layers. (Keras said: "
+        f"{str(err).splitlines()[0] if str(err) else type(err).__name__})")
+
+
+def _load_keras_file(filename: Path) -> keras.Model:
+    """``keras.saving.load_model`` in safe mode (never runs code stored in the file), with every
+    failure turned into a :class:`~lib.errors.ModelFileError` naming the file."""
+    if not zipfile.is_zipfile(filename):
+        raise _corrupt_file_error(filename, ValueError("not a zip archive"))
+    code = _code_in_config(filename)
+    if code:
+        raise _code_file_error(filename, ValueError(f"the model config holds {code}"))
+    try:
+        return keras.saving.load_model(filename, compile=False, safe_mode=True)
+    except ValueError as err:
+        if "safe_mode" in str(err) or "arbitrary code" in str(err):
+            raise _code_file_error(filename, err) from err
+        raise _corrupt_file_error(filename, err) from err
+    except Exception as err:  # noqa: BLE001 - any failure to read a user's file is reported
+        raise _corrupt_file_error(filename, err) from err
+
+
+def _code_in_config(filename: Path) -> str:
+    """What in the archive's ``config.json`` would carry code (a ``Lambda`` layer, a serialised
+    Python function), or ``""``. An unreadable config is left for Keras to report."""
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            config = json.loads(archive.read("config.json"))
+    except Exception:  # noqa: BLE001 - reported by the load itself
+        return ""
+    found = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") in _CODE_CLASSES:
+                found.append(f"a {node['class_name']} layer ('{node.get('config', {}).get('name')}"
+                             "')" if isinstance(node.get("config"), dict) else
+                             f"a {node['class_name']}")
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(config)
+    return ", ".join(found[:3])
+
+
+def _corrupt_file_error(filename: Path, err: BaseException) -> ModelFileError:
+    logger.debug("Loading '%s' failed: %r", filename, err)
+    reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    return ModelFileError(
+        f"The model file '{filename}' could not be loaded ({type(err).__name__}: {reason}). It is "
         "probably truncated or corrupt. If a backup exists next to it "
         f"('{filename.name}.bk'), restore it with `faceswap-original restore -m "
         f"{filename.parent}`; otherwise delete the file to start a new model.")
@@ -71,6 +130,21 @@ class IO:
         self._save_optimizer = save_optimizer
         self._history: list[float] = []
         self._backup = Backup(str(self._model_dir), plugin.name)
+        if not is_predict:
+            self._remove_stale_temporary_files()
+
+    def _remove_stale_temporary_files(self) -> None:
+        """Delete the temporary files that a save killed half-way left behind
+        (``.<name>.keras.*.keras``, ``.<name>_state.json.*.tmp``, their backups' and the
+        preview's); the files they were to replace are intact."""
+        if not self._model_dir.is_dir():
+            return
+        prefixes = tuple(f".{self._plugin.name}{tail}." for tail in (
+            _EXTENSION, f"{_EXTENSION}.bk", "_state.json", "_state.json.bk", "_preview.png"))
+        for path in self._model_dir.iterdir():
+            if path.name.startswith(prefixes) and path.is_file():
+                logger.info("Removing '%s', left by an interrupted save.", path)
+                path.unlink(missing_ok=True)
 
     @property
     def model_dir(self) -> str:
@@ -99,29 +173,26 @@ class IO:
         """
         if not self._model_dir.is_dir():
             return None
+        # Names starting with '.' are temporary files of an interrupted save, not models.
         others = sorted(path.stem for path in self._model_dir.iterdir()
                         if path.suffix == _EXTENSION and path.is_file()
-                        and path.stem != self._plugin.name)
+                        and not path.name.startswith(".") and path.stem != self._plugin.name)
         return others or None
 
     def load(self) -> keras.Model:
-        """Load the saved model (without compiling it).
+        """Load the saved model (without compiling it), in Keras's safe mode: a file that holds
+        code (a ``Lambda`` layer) is refused, never run.
 
         Raises
         ------
         lib.errors.ModelFileError
-            When the file is missing in inference mode, or truncated or corrupt.
+            When the file is missing in inference mode, truncated or corrupt, or holds code.
         """
         filename = Path(self.filename)
         if not filename.is_file():
             raise ModelFileError(f"No model file found at '{filename}'. Check the model folder, "
                                  "or train a model there first.")
-        if not zipfile.is_zipfile(filename):
-            raise _corrupt_file_error(filename, ValueError("not a zip archive"))
-        try:
-            model = keras.saving.load_model(filename, compile=False)
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as err:
-            raise _corrupt_file_error(filename, err) from err
+        model = _load_keras_file(filename)
         logger.info("Loaded model from disk: '%s'", filename)
         return model
 
@@ -175,7 +246,7 @@ class IO:
 
     def _write_model(self, include_optimizer: bool) -> None:
         """Save through :func:`lib.utils.atomic_replace`: a crash leaves the old file or the new
-        one, never a partial file."""
+        one, never a partial file. A copy of the state is stored in the archive."""
         model = self._plugin.model
         optimizer = getattr(model, "optimizer", None)
         # An optimizer that never stepped has no state worth saving (and would not match the
@@ -191,6 +262,10 @@ class IO:
             finally:
                 if detach:
                     model.optimizer = optimizer
+            # The state goes inside the model file too, so the weights and their iteration
+            # count are renamed into place together (see State: the copy wins on a mismatch).
+            with zipfile.ZipFile(temp, "a") as archive:
+                archive.writestr(EMBEDDED_STATE, self._plugin.state.to_json())
 
     def _should_backup(self, average: float) -> bool:
         """Faceswap 3's rule: the first average is stored without a backup; later, back up (and
@@ -302,10 +377,7 @@ class Weights:
             logger.warning("Ignoring weights file '%s' as this model is resuming.",
                            self._weights_file)
             return
-        try:
-            source = keras.saving.load_model(self._weights_file, compile=False)
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
-            raise _corrupt_file_error(self._weights_file, err) from err
+        source = _load_keras_file(self._weights_file)
         source_models = {model.name: model for model in get_all_sub_models(source)[1:]}
         if not source_models:
             raise FaceswapError(f"The weights file '{self._weights_file}' holds no sub-models "

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from lib.errors import ConfigError, ModelFileError
 from lib.utils import write_atomic
 from plugins.train import train_config
 
-__all__ = ["State"]
+__all__ = ["EMBEDDED_STATE", "State", "read_embedded_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,31 @@ _LEGACY_DEFAULTS: dict[str, Any] = {"centering": "legacy",
                                     "coverage": 62.5}
 # Changeable options whose change means the model must be rebuilt (its layers' dtypes differ).
 _REBUILD_OPTIONS = ("mixed_precision",)
+EMBEDDED_STATE = "faceswap_state.json"
+"""The member of a ``.keras`` archive that holds a copy of the state saved with the weights."""
+
+
+def read_embedded_state(model_file: str | Path) -> dict[str, Any] | None:
+    """The copy of the state stored inside a ``.keras`` model file.
+
+    Returns
+    -------
+    The state document, or ``None`` when the file is missing, not a zip archive, holds no copy
+    (a model saved by another program) or the copy is unreadable; loading the model itself
+    reports a damaged file.
+    """
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            if EMBEDDED_STATE not in archive.namelist():
+                return None
+            state = json.loads(archive.read(EMBEDDED_STATE).decode("utf-8"))
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, ValueError, EOFError,
+            RuntimeError) as err:
+        logger.debug("No usable state copy in '%s': %s", model_file, err)
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("iterations"), int):
+        return None
+    return state
 
 
 class State:
@@ -57,6 +83,13 @@ class State:
        current value, which overwrites the stored one (logged at INFO); a change of
        ``mixed_precision`` sets :attr:`model_needs_rebuild`. Stored keys that are no longer
        options are kept in the file but used nowhere.
+
+    A copy of the state is also stored inside the model file (member ``faceswap_state.json`` of
+    the ``.keras`` archive, written by the model's IO with every save). The model file is written
+    first and the state file second, so a crash between the two leaves a state file one save
+    behind the model. When the copy inside the model file records another iteration count than
+    the state file (or the state file is missing), the copy wins: the state always describes the
+    weights that are loaded.
 
     Parameters
     ----------
@@ -94,6 +127,7 @@ class State:
         logger.debug("Initializing State (model_dir: '%s', model_name: '%s', no_logs: %s)",
                      model_dir, model_name, no_logs)
         self._filename = os.path.join(str(model_dir), f"{model_name}_state.json")
+        self._model_file = os.path.join(str(model_dir), f"{model_name}.keras")
         self._name = model_name
         self._iterations = 0
         self._mixed_precision_layers: list[str] = []
@@ -213,9 +247,8 @@ class State:
         logger.debug("Storing learning rate finder result: %s", learning_rate)
         self._lr_finder = learning_rate
 
-    def save(self) -> None:
-        """Write the state file atomically. Sessions with no iterations are left out."""
-        logger.debug("Saving State to '%s'", self._filename)
+    def to_json(self) -> str:
+        """The state document that :meth:`save` writes (sessions with no iterations left out)."""
         sessions = {str(key): value for key, value in sorted(self._sessions.items())
                     if value.get("iterations", 0) > 0}
         state = {"name": self._name,
@@ -225,7 +258,12 @@ class State:
                  "mixed_precision_layers": self._mixed_precision_layers,
                  "lr_finder": self._lr_finder,
                  "config": self._config}
-        write_atomic(self._filename, json.dumps(state, indent=2))
+        return json.dumps(state, indent=2)
+
+    def save(self) -> None:
+        """Write the state file atomically. Sessions with no iterations are left out."""
+        logger.debug("Saving State to '%s'", self._filename)
+        write_atomic(self._filename, self.to_json())
 
     # --- loading -------------------------------------------------------------------------------
     def _new_session_id(self) -> int:
@@ -243,11 +281,12 @@ class State:
 
     def _load(self) -> None:
         """Read the state file, if any, and merge its configuration with the live one."""
-        if not os.path.exists(self._filename):
+        embedded = read_embedded_state(self._model_file)
+        if not os.path.exists(self._filename) and embedded is None:
             logger.info("No existing state file found. Generating.")
             self._config = {key: _plain(item()) for key, item in self._options.items()}
             return
-        state = self._read()
+        state = self._reconcile(embedded)
         self._name = state.get("name", self._name)
         self._sessions = {int(key): value for key, value in state.get("sessions", {}).items()}
         lowest = state.get("lowest_avg_loss", 0.0)
@@ -268,18 +307,48 @@ class State:
             self.save()
         logger.info("Using configuration saved in state file")
 
+    def _reconcile(self, embedded: dict[str, Any] | None) -> dict[str, Any]:
+        """The state file's document, or the copy saved inside the model file when the state
+        file is missing or records another iteration count (a crash between the two writes of a
+        save, or a partly restored folder). A corrupt state file is always an error."""
+        if not os.path.exists(self._filename):
+            logger.warning("The state file '%s' is missing: using the copy saved inside the model "
+                           "file '%s' (%s iterations).", self._filename, self._model_file,
+                           embedded["iterations"] if embedded else 0)
+            return embedded or {}
+        state = self._read()
+        if embedded is None or embedded["iterations"] == state.get("iterations", 0):
+            return state
+        logger.warning("The state file '%s' records %s iterations but the model file '%s' was "
+                       "saved at %s (the last save was interrupted between the two files): using "
+                       "the state saved inside the model file.", self._filename,
+                       state.get("iterations", 0), self._model_file, embedded["iterations"])
+        self._check_document(embedded, f"the copy of the state inside '{self._model_file}'")
+        return embedded
+
+    def _advice(self) -> str:
+        folder = os.path.dirname(self._filename) or "."
+        return (f"Restore the model folder from its backups with `faceswap-original restore -m "
+                f"{folder}` if it has any ('{self._filename}.bk'), or delete "
+                "the file: the copy of the state saved inside the model file is then used (or, "
+                "when there is none, a new state, losing the stored settings and iteration "
+                "count).")
+
     def _read(self) -> dict[str, Any]:
         """The parsed state file, or a ModelFileError saying how to recover."""
-        advice = (f"Restore the backup '{self._filename}.bk' over it if there is one, or delete "
-                  "it to start a new state (the model's stored settings and iteration count are "
-                  "then lost).")
         try:
             with open(self._filename, encoding="utf-8") as handle:
                 state = json.load(handle)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
             raise ModelFileError(f"The model state file '{self._filename}' is corrupt or "
-                                 f"truncated ({err}). {advice}") from err
+                                 f"truncated ({err}). {self._advice()}") from err
+        self._check_document(state, f"the model state file '{self._filename}'")
+        return state
+
+    def _check_document(self, state: Any, where: str) -> None:
+        """Raise a ModelFileError when ``state`` is not shaped like a state document."""
         problem = ""
+        iterations = state.get("iterations", 0) if isinstance(state, dict) else 0
         if not isinstance(state, dict):
             problem = f"expected a JSON object, found {type(state).__name__}"
         elif not isinstance(state.get("sessions", {}), dict):
@@ -288,10 +357,11 @@ class State:
             problem = "its 'config' entry is not a JSON object"
         elif not all(str(key).isdigit() for key in state.get("sessions", {})):
             problem = "its 'sessions' entry has keys that are not session numbers"
+        elif isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            problem = f"its 'iterations' entry is {iterations!r}, not a count"
         if problem:
-            raise ModelFileError(f"The model state file '{self._filename}' is not a valid state "
-                                 f"file: {problem}. {advice}")
-        return state
+            raise ModelFileError(f"{where[0].upper()}{where[1:]} is not a valid state file: "
+                                 f"{problem}. {self._advice()}")
 
     def _update_legacy_config(self) -> bool:
         """Rename the options of older Faceswap releases. Returns whether anything changed."""
