@@ -15,7 +15,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -86,12 +85,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "times_step": rate / step if step else None})
                 print(f"{size:5} {workers:7} {rate:9.1f} "
                       + (f"{rate / step:7.1f}" if step else "      -"), flush=True)
-    line = json.dumps({"benchmark": "feeder_speed", "batch_size": args.batch_size,
-                       "no_warp": args.no_warp, "cpu_count": os.cpu_count(),
-                       "step_faces_per_s": step, "results": results})
-    print(line)
-    if args.json:
-        args.json.write_text(line + "\n", encoding="utf-8")
+    train_speed.emit_json({"benchmark": "feeder_speed", "batch_size": args.batch_size,
+                           "no_warp": args.no_warp, "cpu_count": os.cpu_count(),
+                           "step_faces_per_s": step, "results": results}, args.json)
     return 0
 
 

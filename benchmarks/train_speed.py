@@ -9,8 +9,13 @@ measurement):
   ``train_on_batch`` on fixed arrays, with the backend's defaults;
 * ``plain_best``: the same with the backend's best plain setting (TensorFlow: oneDNN forced on
   with ``TF_ENABLE_ONEDNN_OPTS=1``; JAX and PyTorch: their defaults, there is no better switch);
+* ``plain_no_onednn`` (TensorFlow): the same with oneDNN forced off (``TF_ENABLE_ONEDNN_OPTS=0``),
+  which is TensorFlow's own default on CPUs without AVX-512/AMX: what ``plain`` measures on
+  such a CPU;
 * ``step``: our compiled training step (``ModelBase`` + the ``original`` trainer plugin) on fixed
   arrays, with the MAE loss, as a user gets it;
+* ``step_bf16``: the same with mixed precision in bfloat16 (``mixed_precision = True``,
+  ``mixed_precision_dtype = bfloat16``): weights and outputs float32, layer maths bfloat16;
 * ``step_default_losses``: the same with Faceswap's default losses (SSIM + 100 x MSE, masked by
   the penalized mask, as ``train.ini`` defaults give);
 * ``trainer``: our full trainer (``plugins.train.training.Trainer``) with the real data feeder on
@@ -45,7 +50,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODES = ("matmul", "plain", "plain_best", "step", "step_default_losses", "trainer")
+MODES = ("matmul", "plain", "plain_best", "plain_no_onednn", "step", "step_bf16",
+         "step_default_losses", "trainer")
 VARIANTS = ("original", "lowmem")
 _MAE = {"global.loss": {"loss_function": "mae", "loss_function_2": "none",
                         "penalized_mask_loss": False, "eye_multiplier": 1,
@@ -200,8 +206,12 @@ def _write_ini(path: Path, options: dict[str, dict[str, Any]]) -> Path:
 
 def _our_model(job: dict[str, Any], folder: Path, options: dict[str, dict[str, Any]]):
     from plugins.plugin_loader import PluginLoader
+    from plugins.train import train_config
 
     options = {**options, "model.original": {"lowmem": job["variant"] == "lowmem"}}
+    if job.get("mode") == "step_bf16":
+        options["global"] = {"mixed_precision": True, "mixed_precision_dtype": "bfloat16"}
+    train_config.reset_config()
     args = argparse.Namespace(configfile=str(_write_ini(folder / "train.ini", options)),
                               batch_size=job["batch"], no_logs=True, summary=False,
                               freeze_weights=False, load_weights=None, warmup=0,
@@ -257,7 +267,8 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     import keras
 
     runner = {"matmul": _run_matmul, "plain": _run_plain, "plain_best": _run_plain,
-              "step": _run_step, "step_default_losses": _run_step,
+              "plain_no_onednn": _run_plain,
+              "step": _run_step, "step_bf16": _run_step, "step_default_losses": _run_step,
               "trainer": _run_trainer}[job["mode"]]
     result = runner(job)
     result.update(_peak_memory())
@@ -275,6 +286,8 @@ def _child_env(mode: str) -> dict[str, str]:
         env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     elif mode == "plain_best":
         env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    elif mode == "plain_no_onednn":
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"
     return env
 
 
@@ -361,18 +374,26 @@ def main(argv: list[str] | None = None) -> int:
             ratio = {"variant": variant, "batch": batch,
                      "step_speedup_over_plain": _ratio(rows, "plain", "step"),
                      "step_speedup_over_plain_best": _ratio(rows, "plain_best", "step"),
+                     "bf16_step_speedup_over_plain": _ratio(rows, "plain", "step_bf16"),
+                     "step_speedup_over_plain_no_onednn": _ratio(rows, "plain_no_onednn",
+                                                                 "step"),
                      "trainer_cost_over_step": _ratio(rows, "trainer", "step"),
                      "default_losses_cost_over_mae": _ratio(rows, "step_default_losses",
                                                             "step")}
             ratios.append(ratio)
             print("  ratios: " + ", ".join(f"{key} {value:.2f}" for key, value in ratio.items()
                                            if isinstance(value, float)), flush=True)
-    line = json.dumps({"benchmark": "train_speed", "backend": backend, "cpu_count": os.cpu_count(),
-                       "results": results, "ratios": ratios})
-    print(line)
-    if args.json:
-        args.json.write_text(line + "\n", encoding="utf-8")
+    emit_json({"benchmark": "train_speed", "backend": backend, "cpu_count": os.cpu_count(),
+               "results": results, "ratios": ratios}, args.json)
     return 0
+
+
+def emit_json(record: dict[str, Any], path: Path | None) -> None:
+    """Print ``record`` as one JSON line, and write it to ``path`` when given."""
+    line = json.dumps(record)
+    print(line)
+    if path:
+        path.write_text(line + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -9,26 +9,41 @@ from pathlib import Path
 
 from faceswap_original.train import StopRequest, run_training
 
-__all__ = ["DEMO_CONFIG", "demo"]
+__all__ = ["DEMO_CONFIG", "FAST_PRECISION", "demo", "demo_config"]
 
 logger = logging.getLogger(__name__)
 
-#: The demo's training options: a fast loss and a high learning rate, so that learning shows
-#: within minutes on a CPU. Written to ``<demo folder>/train.ini`` unless ``-c`` is given.
+#: The demo's training options: a fast loss and the highest learning rate the option allows, so
+#: that learning shows within minutes on a CPU. Written to ``<demo folder>/train.ini`` unless
+#: ``-c`` is given, with :data:`FAST_PRECISION` added for the backends it is measured faster on.
 DEMO_CONFIG = {
     "global": {"coverage": 87.5},
     "global.loss": {"loss_function": "mae", "loss_function_2": "mse", "loss_weight_2": 100},
     "global.optimizer": {"learning_rate": 1e-4, "save_optimizer": "always"},
 }
+#: Mixed precision in bfloat16, per backend where it made the Original model's training step
+#: faster on a 2-core CPU (benchmarks/train_speed.py, docs/performance.md): TensorFlow 1.35x,
+#: PyTorch 1.6x; on JAX it was 8% slower, so JAX trains in float32.
+FAST_PRECISION = {"tensorflow": {"mixed_precision": True, "mixed_precision_dtype": "bfloat16"},
+                  "torch": {"mixed_precision": True, "mixed_precision_dtype": "bfloat16"}}
 _BATCH_SIZE = 6
 _SAVE_INTERVAL = 25
 _FACES = 200
 _SWAPPED = 8
 
 
+def demo_config(backend: str) -> dict[str, dict[str, object]]:
+    """The demo's options on ``backend`` (:data:`DEMO_CONFIG` and :data:`FAST_PRECISION`)."""
+    config = {section: dict(options) for section, options in DEMO_CONFIG.items()}
+    config["global"].update(FAST_PRECISION.get(backend, {}))
+    return config
+
+
 def _write_config(path: Path) -> None:
+    import keras
+
     lines = []
-    for section, options in DEMO_CONFIG.items():
+    for section, options in demo_config(keras.backend.backend()).items():
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {value}" for key, value in options.items())
         lines.append("")

@@ -53,11 +53,12 @@ def _check_folders(args: argparse.Namespace) -> None:
             raise FaceswapError(f"The side {side} input folder '{folder}' does not exist or is "
                                 "not a folder. Give a folder of aligned face images with "
                                 f"-{side}.")
-    timelapse = (getattr(args, "timelapse_input_a", None), getattr(args, "timelapse_input_b", None))
+    timelapse = (getattr(args, "timelapse_input_a", None),
+                 getattr(args, "timelapse_input_b", None))
     if any(timelapse) and not all(timelapse):
         raise FaceswapError("A timelapse needs faces of both sides: give -tia and -tib "
                             "together (or neither).")
-    for side, folder in zip("AB", timelapse):
+    for side, folder in zip("AB", timelapse, strict=True):
         if folder and not Path(folder).is_dir():
             raise FaceswapError(f"The timelapse side {side} folder '{folder}' does not exist or "
                                 f"is not a folder. Give a folder of aligned face images with "

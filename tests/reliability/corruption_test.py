@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.helpers import (NAME, embedded_state, folder_snapshot, make_data,
-                                       run_main, trained_folder, train_args)
+from tests.reliability.helpers import (
+    NAME,
+    embedded_state,
+    folder_snapshot,
+    make_data,
+    run_main,
+    train_args,
+    trained_folder,
+)
 
 
 @pytest.fixture(name="trained", scope="module")

@@ -27,8 +27,15 @@ import pytest
 from plugins.plugin_loader import PluginLoader
 from plugins.train import train_config as cfg
 from tests.plugins.train.model.plugin_helpers import installed_plugins
-from tests.reliability.helpers import (NAME, embedded_state, make_data, optimizer_iterations,
-                                       popen, run_main, train_args)
+from tests.reliability.helpers import (
+    NAME,
+    embedded_state,
+    make_data,
+    optimizer_iterations,
+    popen,
+    run_main,
+    train_args,
+)
 
 _TRIALS = 20
 # Half the kills come at a random time; the other half wait for one of the two moments that

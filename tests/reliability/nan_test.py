@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from lib.training.generator import Feeder
-from tests.reliability.helpers import (NAME, make_data, model_weights, optimizer_iterations,
-                                       run_main, train_args)
+from tests.reliability.helpers import (
+    NAME,
+    make_data,
+    model_weights,
+    optimizer_iterations,
+    run_main,
+    train_args,
+)
 
 _KEPT = (f"{NAME}.keras", f"{NAME}_state.json", f"{NAME}.keras.bk", f"{NAME}_state.json.bk")
 

@@ -175,4 +175,4 @@ def test_backend_default_jit_compile_trains(tmp_path, config_file, monkeypatch):
     losses = [trainer.train_batch(faces[:, None], [targets[:, None]]) for _ in range(2)]
     assert np.all(np.isfinite(losses)) and np.asarray(losses).shape == (2, 2)
     after = [to_numpy(weight) for weight in plugin.model.trainable_weights]
-    assert any(not np.allclose(old, new) for old, new in zip(before, after))
+    assert any(not np.allclose(old, new) for old, new in zip(before, after, strict=True))

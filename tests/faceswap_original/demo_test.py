@@ -1,0 +1,47 @@
+"""The ``demo`` command (the README's first command), end to end with a few iterations."""
+from __future__ import annotations
+
+import configparser
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+
+from faceswap_original.demo import DEMO_CONFIG, demo_config
+
+_ROOT = Path(__file__).parents[2]
+
+
+def test_demo_config_uses_bfloat16_only_where_measured_faster():
+    for backend in ("tensorflow", "torch"):
+        options = demo_config(backend)["global"]
+        assert options["mixed_precision"] is True
+        assert options["mixed_precision_dtype"] == "bfloat16"
+    assert "mixed_precision" not in demo_config("jax")["global"]
+    assert "mixed_precision" not in DEMO_CONFIG["global"]  # the shared dict is not changed
+
+
+def test_demo_trains_previews_and_swaps(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "faceswap_original", "demo", "-m",
+                           str(tmp_path / "demo"), "-it", "2"], cwd=_ROOT, env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    root = tmp_path / "demo"
+    assert "Done after 2 iterations." in done.stdout
+    preview = cv2.imread(str(root / "original_preview.png"))
+    assert preview is not None and preview.shape[0] > 5 * 64
+    assert sorted(path.name for path in (root / "timelapse").iterdir()) == [
+        "00000001.png", "00000002.png"]
+    swapped = sorted((root / "swapped").glob("*.png"))
+    assert len(swapped) == 8
+    original = cv2.imread(str(root / "swap_input" / swapped[0].name), cv2.IMREAD_UNCHANGED)
+    assert cv2.imread(str(swapped[0]), cv2.IMREAD_UNCHANGED).shape == original.shape
+    config = configparser.ConfigParser()
+    config.read(root / "train.ini")
+    import keras
+    expected = demo_config(keras.backend.backend())
+    assert config["global"].getboolean("mixed_precision", False) == bool(
+        expected["global"].get("mixed_precision", False))
