@@ -47,6 +47,8 @@ class StopRequest:
 
 
 def _check_folders(args: argparse.Namespace) -> None:
+    from lib.training.generator import get_image_paths
+
     for side, folder in (("A", args.input_a), ("B", args.input_b)):
         path = Path(folder)
         if not path.is_dir():
@@ -63,6 +65,8 @@ def _check_folders(args: argparse.Namespace) -> None:
             raise FaceswapError(f"The timelapse side {side} folder '{folder}' does not exist or "
                                 f"is not a folder. Give a folder of aligned face images with "
                                 f"-ti{side.lower()}.")
+        if folder:
+            get_image_paths(folder)  # an empty folder is an error before the model is built
     model_dir = Path(args.model_dir)
     if model_dir.exists() and not model_dir.is_dir():
         raise FaceswapError(f"The model folder '{model_dir}' exists but is not a folder. Give "
@@ -149,15 +153,17 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
 def _timelapse(args: argparse.Namespace, model: Any, stack: contextlib.ExitStack
                ) -> tuple[Any, Path] | None:
     """The timelapse's feeder (its fixed faces, no workers) and output folder, when asked for."""
-    from lib.training.generator import Feeder
+    from lib.training.generator import Feeder, get_image_paths
+    from plugins.train.training import preview_count
 
     if not getattr(args, "timelapse_input_a", None):
         return None
+    # only the faces the timelapse shows are read (a whole training folder may be given)
+    faces = {side: get_image_paths(folder)[:preview_count()]
+             for side, folder in (("a", args.timelapse_input_a), ("b", args.timelapse_input_b))}
     folder = Path(args.timelapse_output or Path(args.model_dir) / "timelapse")
     folder.mkdir(parents=True, exist_ok=True)
-    feeder = stack.enter_context(Feeder(
-        {"a": args.timelapse_input_a, "b": args.timelapse_input_b}, model, 1, seed=0,
-        workers=0))
+    feeder = stack.enter_context(Feeder(faces, model, 1, seed=0, workers=0))
     logger.info("Timelapse images of '%s' and '%s' go to '%s'", args.timelapse_input_a,
                 args.timelapse_input_b, folder)
     return feeder, folder

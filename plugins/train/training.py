@@ -203,7 +203,7 @@ class Trainer:
 
     def write_preview(self) -> Path | None:
         """Write the preview PNG: per side, original / reconstruction / swap."""
-        count = _preview_count()
+        count = preview_count()
         samples = self._feeder.generate_preview(count)
         if not samples:
             return None
@@ -223,7 +223,7 @@ class Trainer:
         if self._timelapse is None:
             return None
         feeder, folder = self._timelapse
-        samples = feeder.generate_preview(_preview_count())
+        samples = feeder.generate_preview(preview_count())
         if not samples:
             return None
         path = folder / f"{self._model.iterations:08d}.png"
@@ -238,7 +238,9 @@ class Trainer:
             self._tensorboard = None
 
 
-def _preview_count() -> int:
+def preview_count() -> int:
+    """The number of faces per side a preview shows (``preview_images`` of the trainer
+    config)."""
     from plugins.train.trainer import trainer_config
     return max(1, math.floor(trainer_config.preview_images()))
 

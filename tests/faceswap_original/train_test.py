@@ -36,8 +36,11 @@ def fixture_faces(tmp_path_factory):
 @pytest.mark.parametrize("given, message", [
     ({"timelapse_input_a": "A"}, "give -tia and -tib together"),
     ({"timelapse_input_a": "A", "timelapse_input_b": "missing"},
-     "timelapse side B folder .*missing.* does not exist")])
+     "timelapse side B folder .*missing.* does not exist"),
+    ({"timelapse_input_a": "A", "timelapse_input_b": "empty"},
+     "folder .*empty.* holds no images")])
 def test_timelapse_needs_both_existing_folders(given, message, faces, tmp_path):
+    (tmp_path / "empty").mkdir()
     given = {key: str(faces[0]) if value == "A" else str(tmp_path / value)
              for key, value in given.items()}
     with pytest.raises(FaceswapError, match=message):
