@@ -2,6 +2,8 @@
 that moves TensorFlow -> JAX -> PyTorch -> TensorFlow, loading and training on in each."""
 from __future__ import annotations
 
+import importlib.util
+
 import keras
 import numpy as np
 import pytest
@@ -31,6 +33,9 @@ def test_tiny_plugin_builds_trains_saves_resumes_and_converts(tmp_path):
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="starts the other backends from the "
                                                     "TensorFlow run")
+@pytest.mark.skipif(any(importlib.util.find_spec(name) is None for name in ("jax", "torch")),
+                    reason="JAX and PyTorch are not both installed (pip install -e "
+                           "'.[jax,torch]'); CI installs them before the TensorFlow run")
 def test_a_model_moves_between_backends(tmp_path):
     """Saved under TensorFlow, loaded (same weights) and trained under JAX, then PyTorch, then
     TensorFlow again."""
