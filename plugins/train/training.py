@@ -203,14 +203,7 @@ class Trainer:
 
     def write_preview(self) -> Path | None:
         """Write the preview PNG: per side, original / reconstruction / swap."""
-        count = preview_count()
-        samples = self._feeder.generate_preview(count)
-        if not samples:
-            return None
-        image = _display.compose_preview(self._model, samples)
-        _display.write_png(self._preview_path, image)
-        logger.verbose("Preview written to '%s'", self._preview_path)
-        return self._preview_path
+        return self._write_preview_of(self._feeder, self._preview_path, "Preview")
 
     def write_timelapse(self) -> Path | None:
         """Add ``<timelapse folder>/<iterations, 8 digits>.png``: the preview of the timelapse
@@ -223,12 +216,16 @@ class Trainer:
         if self._timelapse is None:
             return None
         feeder, folder = self._timelapse
+        return self._write_preview_of(feeder, folder / f"{self._model.iterations:08d}.png",
+                                      "Timelapse image")
+
+    def _write_preview_of(self, feeder: Feeder, path: Path, what: str) -> Path | None:
+        """Compose the preview of ``feeder``'s fixed faces and write it to ``path``."""
         samples = feeder.generate_preview(preview_count())
         if not samples:
             return None
-        path = folder / f"{self._model.iterations:08d}.png"
         _display.write_png(path, _display.compose_preview(self._model, samples))
-        logger.verbose("Timelapse image written to '%s'", path)
+        logger.verbose("%s written to '%s'", what, path)
         return path
 
     def close(self) -> None:
