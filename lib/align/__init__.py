@@ -1,0 +1,1 @@
+"""Aligned faces: the geometry from frame landmarks, stored masks and alignments files."""
