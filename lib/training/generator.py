@@ -14,12 +14,9 @@ in image pixels.
 from __future__ import annotations
 
 import collections
-import contextlib
-import io
 import json
 import logging
 import os
-import struct
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +28,15 @@ import cv2
 import numpy as np
 
 from lib.errors import FaceswapError
+from lib.image import (
+    IMAGE_EXTENSIONS,
+    MAX_IMAGE_SIZE,
+    crop_square,
+    get_image_paths,
+    header_size,
+    read_image,
+    resize_square,
+)
 from lib.training.augmentation import ImageAugmentation
 
 if TYPE_CHECKING:
@@ -41,114 +47,12 @@ __all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_SIZE", "Feeder", "get_image_paths", "r
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
-"""The file extensions read as face images (any case)."""
-MAX_IMAGE_SIZE = 4096
-"""Images larger than this (pixels, either side) are skipped, so memory stays bounded."""
 
 _LANDMARKS_FILE = "landmarks.json"
 _EYES = (slice(36, 42), slice(42, 48))  # 68-point landmarks: right eye, left eye
 _MOUTH = (slice(48, 60),)  # outer lip
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _SIDES = ("a", "b")
 _NO_ALPHA = "no alpha channel"
-
-
-# --- reading images ------------------------------------------------------------------------------
-def get_image_paths(folder: str | Path) -> list[str]:
-    """The face images (``.png``, ``.jpg``, ``.jpeg``, any case) of ``folder``, sorted.
-
-    Parameters
-    ----------
-    folder
-        The folder of aligned faces.
-
-    Returns
-    -------
-    The full paths of the images.
-
-    Symbolic links to files outside the folder are skipped with a warning.
-
-    Raises
-    ------
-    lib.errors.FaceswapError
-        If the folder does not exist, is not a folder or holds no image.
-    """
-    path = Path(folder)
-    if not path.exists():
-        raise FaceswapError(f"The training image folder '{path}' does not exist. Give the folder "
-                            "of aligned faces to train on.")
-    if not path.is_dir():
-        raise FaceswapError(f"The training images must be given as a folder, but '{path}' is a "
-                            "file. Give the folder that holds the aligned faces.")
-    images = sorted(str(item) for item in path.iterdir()
-                    if item.suffix.lower() in IMAGE_EXTENSIONS and item.is_file())
-    # A link is not followed out of the folder the user named.
-    root = path.resolve()
-    outside = [image for image in images if root not in Path(image).resolve().parents]
-    if outside:
-        logger.warning("Skipping %s image(s) of '%s' that link to files outside it: %s",
-                       len(outside), path, _short_list([Path(name).name for name in outside]))
-        images = [image for image in images if image not in outside]
-    if not images:
-        raise FaceswapError(
-            f"The training image folder '{path}' holds no images. Expected aligned faces as "
-            f"{', '.join(IMAGE_EXTENSIONS)} files. Extract faces into this folder first.")
-    return images
-
-
-def _header_size(path: str | Path | io.BytesIO) -> tuple[int, int] | None:
-    """``(width, height)`` from a PNG or JPEG header without decoding it; ``None`` if unknown.
-    ``path`` may also be the file's bytes in a :class:`io.BytesIO`."""
-    with (contextlib.nullcontext(path) if isinstance(path, io.BytesIO)
-          else open(path, "rb")) as handle:
-        head = handle.read(24)
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            return struct.unpack(">II", head[16:24])
-        if head[:2] != b"\xff\xd8":
-            return None
-        handle.seek(2)
-        while True:  # walk the JPEG segments up to the frame header
-            byte = handle.read(1)
-            while byte and byte != b"\xff":
-                byte = handle.read(1)
-            while byte == b"\xff":
-                byte = handle.read(1)
-            if not byte:
-                return None
-            marker = byte[0]
-            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-                continue
-            if marker in (0xD9, 0xDA):  # end of image or start of scan before a frame header
-                return None
-            length = handle.read(2)
-            if len(length) < 2:
-                return None
-            if marker in _JPEG_SOF:
-                frame = handle.read(5)
-                if len(frame) < 5:
-                    return None
-                _, height, width = struct.unpack(">BHH", frame)
-                return width, height
-            handle.seek(struct.unpack(">H", length)[0] - 2, os.SEEK_CUR)
-
-
-def _to_bgr_uint8(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """BGR uint8 face and uint8 alpha (``None`` without one) from a decoded image."""
-    if image.dtype == np.uint16:
-        image = np.round(image / 257.0).astype("uint8")  # 65535 -> 255
-    elif image.dtype != np.uint8:
-        raise ValueError(f"unsupported pixel type {image.dtype}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), None
-    channels = image.shape[-1]
-    if channels == 1:
-        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR), None
-    if channels == 3:
-        return image, None
-    if channels == 4:
-        return np.ascontiguousarray(image[..., :3]), np.ascontiguousarray(image[..., 3])
-    raise ValueError(f"unsupported number of channels {channels}")
 
 
 def _odd(value: int) -> int:
@@ -179,29 +83,6 @@ class _Layout:
         left = (size - crop) // 2
         top = left + int(round(self.vertical_offset * size))
         return top, left, crop
-
-
-def _crop(image: np.ndarray, top: int, left: int, crop: int) -> np.ndarray:
-    """The ``crop`` square at ``(top, left)``; parts outside the image are black."""
-    height, width = image.shape[:2]
-    if top >= 0 and left >= 0 and top + crop <= height and left + crop <= width:
-        return image[top:top + crop, left:left + crop]
-    out = np.zeros((crop, crop) + image.shape[2:], dtype=image.dtype)
-    src_top, src_left = max(top, 0), max(left, 0)
-    src_bottom, src_right = min(top + crop, height), min(left + crop, width)
-    if src_bottom > src_top and src_right > src_left:
-        out[src_top - top:src_bottom - top, src_left - left:src_right - left] = (
-            image[src_top:src_bottom, src_left:src_right])
-    return out
-
-
-def resize_square(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a square image: INTER_AREA to shrink, INTER_CUBIC to enlarge."""
-    current = image.shape[0]
-    if current == size:
-        return image
-    interpolation = cv2.INTER_AREA if current > size else cv2.INTER_CUBIC
-    return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
 def _finish_mask(mask: np.ndarray, layout: _Layout) -> np.ndarray:
@@ -236,41 +117,6 @@ def _landmark_mask(points: np.ndarray, parts: tuple[slice, ...], size: int) -> n
     return mask
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """Read a face image as 8-bit BGR plus its alpha channel (``None`` without one).
-
-    The PNG or JPEG header is read first: a file that is neither, or whose width or height is
-    over :data:`MAX_IMAGE_SIZE`, is refused before any pixel is decoded, so memory stays bounded
-    whatever the file claims.
-
-    Returns
-    -------
-    ``(face, alpha, "")``, or ``(None, None, why it cannot be used)`` for an unreadable, empty,
-    corrupt, oversized or unsupported file (16-bit images are reduced to 8 bits, grayscale
-    becomes BGR).
-    """
-    try:
-        data = np.fromfile(path, dtype="uint8")
-    except OSError as err:
-        return None, None, f"unreadable ({err.strerror or err})"
-    if data.size == 0:
-        return None, None, "empty file"
-    size = _header_size(io.BytesIO(data.tobytes()))
-    if size is None:
-        return None, None, "not a readable PNG or JPEG image (corrupt?)"
-    if max(size) > MAX_IMAGE_SIZE:
-        return None, None, (f"{size[0]}x{size[1]} px, larger than {MAX_IMAGE_SIZE} px (the "
-                            "limit for either side)")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        return None, None, "not a readable image (corrupt?)"
-    try:
-        face, alpha = _to_bgr_uint8(image)
-    except ValueError as err:
-        return None, None, str(err)
-    return face, alpha, ""
-
-
 def _process(path: str, expected: int, layout: _Layout, landmarks: np.ndarray | None
              ) -> tuple[np.ndarray | None, str]:
     """Read and prepare one face: ``(array, "")``, or ``(None, why it cannot be used)``."""
@@ -283,9 +129,9 @@ def _process(path: str, expected: int, layout: _Layout, landmarks: np.ndarray | 
         return None, _NO_ALPHA
     top, left, crop = layout.crop_box(expected)
     size = layout.process_size
-    channels = [resize_square(_crop(face, top, left, crop), size)]
+    channels = [resize_square(crop_square(face, left, top, crop), size)]
     if layout.face_mask:
-        mask = resize_square(_crop(alpha, top, left, crop), size)
+        mask = resize_square(crop_square(alpha, left, top, crop), size)
         channels.append(_finish_mask(mask, layout)[..., None])
     if layout.eye_mask or layout.mouth_mask:
         points = (landmarks - np.array([left, top], dtype="float64")) * (size / crop)
@@ -336,7 +182,7 @@ class _FaceSet:
                 if os.path.getsize(path) == 0:
                     skipped["empty file"].append(name)
                     continue
-                size = _header_size(path)
+                size = header_size(path)
             except OSError:
                 skipped["missing or unreadable"].append(name)
                 continue
