@@ -9,7 +9,8 @@ import keras
 __all__ = ["PACKAGE", "register_serializable"]
 
 PACKAGE = "faceswap"
-"""The package part of every registered name (``faceswap>PixelShuffler``)."""
+"""The package part of the older spelling of a registered name (``faceswap>PixelShuffler``),
+which files saved by earlier versions of this project hold; it still loads."""
 
 _T = TypeVar("_T")
 
@@ -21,24 +22,30 @@ def _qualified(obj: object) -> str:
 def register_serializable() -> Callable[[_T], _T]:
     """Class decorator: register a layer, loss, initializer or optimizer with Keras.
 
-    The class is registered as ``faceswap>ClassName``, so ``.keras`` files load without a
-    ``custom_objects`` argument once the defining module is imported.
+    The class goes into ``keras.saving.get_custom_objects()`` under its bare class name, as
+    Faceswap 3 registers its classes, so the files we save name it the way Faceswap 3 looks it
+    up (``"registered_name": "PixelShuffler"``, ``"module": "lib.model.layers"``) and Faceswap 3
+    opens them. The older spelling ``faceswap>ClassName``, which files saved by earlier versions
+    of this project hold, is registered too, so those files still load. No ``custom_objects``
+    argument is needed once the defining module is imported.
 
-    Faceswap compat: Faceswap puts its classes into ``keras.saving.get_custom_objects()`` under
-    the bare class name, and the files it saves refer to them that way. We register that alias
-    too, so a ``.keras`` file saved by Faceswap loads here.
+    Raises
+    ------
+    ValueError
+        If another class already holds the name (Keras would resolve one of them wrongly).
     """
-    keras_register = keras.saving.register_keras_serializable(package=PACKAGE)
-
     def decorator(cls: _T) -> _T:
         name = cls.__name__  # type: ignore[attr-defined]
-        existing = keras.saving.get_custom_objects().get(name)
-        if existing is not None and _qualified(existing) != _qualified(cls):
-            raise ValueError(
-                f"Cannot register {_qualified(cls)} under the name {name!r}: it is already taken "
-                f"by {_qualified(existing)}. Give the class another name.")
-        cls = keras_register(cls)
-        keras.saving.get_custom_objects()[name] = cls
+        objects = keras.saving.get_custom_objects()
+        keys = (name, f"{PACKAGE}>{name}")
+        for key in keys:
+            existing = objects.get(key)
+            if existing is not None and _qualified(existing) != _qualified(cls):
+                raise ValueError(
+                    f"Cannot register {_qualified(cls)} under the name {key!r}: it is already "
+                    f"taken by {_qualified(existing)}. Give the class another name.")
+        for key in keys:
+            objects[key] = cls
         return cls
 
     return decorator

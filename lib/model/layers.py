@@ -1,7 +1,8 @@
 """Custom Keras layers used by Faceswap model plugins and blocks.
 
-Every class is registered for serialization (``faceswap>ClassName`` and the bare class name, as
-Faceswap registers them), so a model holding one saves to and loads from a ``.keras`` file with no
+Every class is registered for serialization under its bare class name, as Faceswap registers
+them (``faceswap>ClassName``, our older spelling, still loads), so a model holding one saves to
+and loads from a ``.keras`` file with no
 ``custom_objects`` once this module is imported. All maths uses ``keras.ops`` and runs on the
 TensorFlow, JAX and PyTorch backends.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,13 +22,78 @@ from plugins.train.model._base.state import EMBEDDED_STATE
 if TYPE_CHECKING:
     from plugins.train.model._base.model import ModelBase
 
-__all__ = ["IO", "Weights", "get_all_sub_models"]
+__all__ = ["IO", "KERAS_3_12_UNKNOWN_KEYS", "Weights", "faceswap3_config",
+           "get_all_sub_models"]
 
 logger = logging.getLogger(__name__)
 
 _EXTENSION = ".keras"
 # Serialised objects that carry Python code: Keras's Lambda layer and its bytecode functions.
 _CODE_CLASSES = ("Lambda", "__lambda__")
+
+KERAS_3_12_UNKNOWN_KEYS: dict[str, dict[str, Any]] = {
+    **{name: {"input_axes": None, "output_axes": None}
+       for name in ("VarianceScaling", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform",
+                    "LecunNormal", "LecunUniform")},
+    **{name: {"quantization_config": None} for name in ("Dense", "EinsumDense", "Embedding")},
+    "BatchNormalization": {"renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99},
+    **{name: {"sliding_window": None, "use_gate": False}
+       for name in ("MultiHeadAttention", "GroupQueryAttention")},
+}
+"""Config keys that the Keras we run (3.15) writes for its built-in classes and that Keras 3.12
+(Faceswap 3's pin) does not accept, with the default value each holds when unused: the new
+constructor arguments of those classes between Keras 3.12 and 3.15."""
+
+
+def faceswap3_config(node: Any) -> bool:
+    """Make a saved model config readable by Faceswap 3 (Keras 3.12 to 3.14), in place.
+
+    Every Keras built-in object (``"module"`` starting with ``keras``) loses the config keys of
+    :data:`KERAS_3_12_UNKNOWN_KEYS` that hold their default value: older Keras refuses them as
+    unknown arguments ("unexpected keyword argument 'input_axes'"), and without them it builds
+    the same object. A key holding another value is kept (the model then needs a newer Keras).
+
+    Returns
+    -------
+    Whether anything was removed.
+    """
+    changed = False
+    if isinstance(node, dict):
+        config = node.get("config")
+        defaults = KERAS_3_12_UNKNOWN_KEYS.get(node.get("class_name"), {})
+        if isinstance(config, dict) and str(node.get("module") or "").startswith("keras"):
+            for key, default in defaults.items():
+                if key in config and config[key] == default:
+                    del config[key]
+                    changed = True
+        for value in node.values():
+            changed = faceswap3_config(value) or changed
+    elif isinstance(node, list):
+        for value in node:
+            changed = faceswap3_config(value) or changed
+    return changed
+
+
+def _rewrite_for_faceswap3(filename: Path) -> None:
+    """Rewrite the ``config.json`` of the ``.keras`` archive ``filename`` with
+    :func:`faceswap3_config` (the other members are copied unchanged, in order)."""
+    with zipfile.ZipFile(filename) as archive:
+        config = json.loads(archive.read("config.json"))
+        if not faceswap3_config(config):
+            return
+        rewritten = filename.with_name(filename.name + ".fs3.keras")
+        try:
+            with zipfile.ZipFile(rewritten, "w") as target:
+                for info in archive.infolist():
+                    if info.filename == "config.json":
+                        target.writestr(info, json.dumps(config))
+                        continue
+                    with archive.open(info) as source, target.open(info, "w") as member:
+                        shutil.copyfileobj(source, member, 1 << 20)
+        except BaseException:
+            rewritten.unlink(missing_ok=True)
+            raise
+    os.replace(rewritten, filename)
 
 
 def get_all_sub_models(model: keras.Model, models: list[keras.Model] | None = None
@@ -262,6 +328,8 @@ class IO:
             finally:
                 if detach:
                     model.optimizer = optimizer
+            # Faceswap 3 (Keras 3.12) must be able to open what we write.
+            _rewrite_for_faceswap3(temp)
             # The state goes inside the model file too, so the weights and their iteration
             # count are renamed into place together (see State: the copy wins on a mismatch).
             with zipfile.ZipFile(temp, "a") as archive:
