@@ -21,11 +21,13 @@ DEMO_CONFIG = {
     "global.loss": {"loss_function": "mae", "loss_function_2": "mse", "loss_weight_2": 100},
     "global.optimizer": {"learning_rate": 1e-4, "save_optimizer": "always"},
 }
-#: Mixed precision in bfloat16, per backend where it made the Original model's training step
-#: faster on a 2-core CPU (benchmarks/train_speed.py, docs/performance.md): TensorFlow 1.35x,
-#: PyTorch 1.6x; on JAX it was 8% slower, so JAX trains in float32.
-FAST_PRECISION = {"tensorflow": {"mixed_precision": True, "mixed_precision_dtype": "bfloat16"},
-                  "torch": {"mixed_precision": True, "mixed_precision_dtype": "bfloat16"}}
+#: Mixed precision at ``auto`` (bfloat16 where the CPU or GPU has bfloat16 units, float16 on
+#: other GPUs, float32 on CPUs without bfloat16 units, where it is slower), per backend where
+#: bfloat16 made the Original model's training step faster (benchmarks/train_speed.py,
+#: docs/performance.md): TensorFlow and PyTorch. On JAX's CPU backend it was slower, so JAX
+#: trains in float32.
+FAST_PRECISION = {"tensorflow": {"mixed_precision": True, "mixed_precision_dtype": "auto"},
+                  "torch": {"mixed_precision": True, "mixed_precision_dtype": "auto"}}
 _BATCH_SIZE = 6
 _SAVE_INTERVAL = 25
 _FACES = 200

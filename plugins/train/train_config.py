@@ -79,12 +79,14 @@ mixed_precision = ConfigItem(
     info="Train with mixed precision (float16 compute, float32 weights): faster and smaller on "
          "GPUs with tensor cores.")
 mixed_precision_dtype = ConfigItem(
-    datatype=str, default="float16", group="network", choices=["float16", "bfloat16"],
+    datatype=str, default="auto", group="network", choices=["auto", "float16", "bfloat16"],
     gui_radio=True, fixed=False,
-    info="The compute type of mixed precision, when it is on. 'float16' (Faceswap's) with "
-         "dynamic loss scaling; 'bfloat16' has float32's range, so needs no loss scaling, and is "
-         "faster on recent GPUs (Ampere and later), TPUs and CPUs with bfloat16 support. "
-         "Changing it keeps the model's weights.")
+    info="The compute type of mixed precision, when it is on. 'auto' follows the hardware: "
+         "bfloat16 on GPUs (Ampere and later), TPUs and CPUs (AVX-512 BF16, AMX, Arm BF16) "
+         "with bfloat16 units, float16 on other GPUs, and float32 (mixed precision off) on "
+         "CPUs without bfloat16 units, where it is slower. 'float16' (Faceswap's) uses dynamic "
+         "loss scaling; 'bfloat16' has float32's range, so needs no loss scaling. The choice "
+         "is logged at start. Changing it keeps the model's weights.")
 nan_protection = ConfigItem(
     datatype=bool, default=True, group="network", fixed=False,
     info="Stop training when the loss becomes NaN or infinite, rather than saving a broken "

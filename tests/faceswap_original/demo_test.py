@@ -14,11 +14,11 @@ from faceswap_original.demo import DEMO_CONFIG, demo_config
 _ROOT = Path(__file__).parents[2]
 
 
-def test_demo_config_uses_bfloat16_only_where_measured_faster():
+def test_demo_config_uses_auto_precision_only_where_measured_faster():
     for backend in ("tensorflow", "torch"):
         options = demo_config(backend)["global"]
         assert options["mixed_precision"] is True
-        assert options["mixed_precision_dtype"] == "bfloat16"
+        assert options["mixed_precision_dtype"] == "auto"
     assert "mixed_precision" not in demo_config("jax")["global"]
     assert "mixed_precision" not in DEMO_CONFIG["global"]  # the shared dict is not changed
 

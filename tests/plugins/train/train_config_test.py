@@ -20,7 +20,7 @@ _EXPECTED = [
     ("global", "reflect_padding", bool, False, True),
     ("global", "mixed_precision", bool, False, False),
     # ours (not Faceswap's): the compute type of mixed precision
-    ("global", "mixed_precision_dtype", str, "float16", False),
+    ("global", "mixed_precision_dtype", str, "auto", False),
     ("global", "nan_protection", bool, True, False),
     ("global", "convert_batchsize", int, 16, False),
     ("global.loss", "loss_function", str, "ssim", False),

@@ -20,13 +20,14 @@ from typing import Any
 import keras
 
 from lib.errors import FaceswapError
+from lib.hardware import CpuInfo, cpu_info
 from lib.model.autoclip import AutoClipper
 from lib.model.losses import LossWrapper, get_loss_function
 from lib.model.optimizers import AdaBelief
 from plugins.train import train_config as cfg
 
-__all__ = ["JIT_ENVIRONMENT", "PROCESS_ENVIRONMENT", "STRATEGIES", "Loss", "Optimizer", "Settings",
-           "visible_gpu_ids"]
+__all__ = ["JIT_ENVIRONMENT", "PRECISIONS", "PROCESS_ENVIRONMENT", "STRATEGIES", "Loss",
+           "Optimizer", "Settings", "choose_policy", "visible_gpu_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +201,8 @@ class Loss:
 
 
 _POLICIES = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+PRECISIONS = ("auto", *_POLICIES)
+"""The values of the ``mixed_precision_dtype`` option."""
 STRATEGIES = ("default", "mirrored", "central-storage")
 """The values of the ``distribution_strategy`` argument (``-D``)."""
 PROCESS_ENVIRONMENT = {"coordinator_address": "FACESWAP_COORDINATOR_ADDRESS",
@@ -271,6 +274,53 @@ def _process_options(arguments: Any) -> tuple[str | None, int, int]:
     return address, count, process_id
 
 
+def choose_policy(mixed_precision: bool, dtype: str, gpu_bfloat16: bool | None,
+                  cpu: CpuInfo) -> tuple[str, str]:
+    """The Keras dtype policy for the precision options, and why it was chosen.
+
+    Parameters
+    ----------
+    mixed_precision
+        Faceswap's ``mixed_precision`` option: ``False`` always trains in ``float32``.
+    dtype
+        ``mixed_precision_dtype``: ``"float16"`` or ``"bfloat16"`` are taken as they are;
+        ``"auto"`` follows the hardware.
+    gpu_bfloat16
+        ``None`` when training runs on the CPU; otherwise whether the GPU computes bfloat16 in
+        hardware (NVIDIA compute capability 8.0 and later, TPUs).
+    cpu
+        The CPU, for training without a GPU.
+
+    Returns
+    -------
+    The policy (``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``) and one line for the
+    log.
+
+    ``auto`` picks ``mixed_bfloat16`` on a GPU or CPU with bfloat16 units, ``mixed_float16`` on a
+    GPU without them (Faceswap's mixed precision) and ``float32`` on a CPU without them: there a
+    bfloat16 product is emulated through float32 and measured slower than float32 itself
+    (docs/performance.md), and float16 has no CPU kernels worth using.
+    """
+    if dtype not in PRECISIONS:
+        raise ValueError(f"`mixed_precision_dtype` must be one of {list(PRECISIONS)}. "
+                         f"Received: {dtype!r}")
+    if not mixed_precision:
+        return "float32", "Mixed precision is off: training in float32."
+    if dtype != "auto":
+        return _POLICIES[dtype], f"Mixed precision in {dtype} (mixed_precision_dtype = {dtype})."
+    if gpu_bfloat16 is not None:
+        dtype = "bfloat16" if gpu_bfloat16 else "float16"
+        units = "has" if gpu_bfloat16 else "has no"
+        return _POLICIES[dtype], (f"Mixed precision 'auto': the GPU {units} bfloat16 units, "
+                                  f"training in mixed {dtype}.")
+    if cpu.has_bfloat16:
+        return "mixed_bfloat16", (f"Mixed precision 'auto': the CPU has bfloat16 units, "
+                                  f"training in mixed bfloat16. CPU: {cpu.describe()}.")
+    return "float32", (f"Mixed precision 'auto': the CPU has no bfloat16 units, where mixed "
+                       f"precision is slower than float32; training in float32. CPU: "
+                       f"{cpu.describe()}.")
+
+
 class Settings:
     """Devices, precision policy and distribution strategy for building and training a model.
 
@@ -286,9 +336,9 @@ class Settings:
     is_predict
         Inference never uses mixed precision.
     mixed_precision_dtype
-        The compute type of mixed precision: ``"float16"`` (policy ``mixed_float16``, with
-        dynamic loss scaling) or ``"bfloat16"`` (policy ``mixed_bfloat16``, no loss scaling
-        needed).
+        The compute type of mixed precision: ``"auto"`` (the hardware decides, see
+        :func:`choose_policy`), ``"float16"`` (policy ``mixed_float16``, with dynamic loss
+        scaling) or ``"bfloat16"`` (policy ``mixed_bfloat16``, no loss scaling needed).
 
     Faceswap compat: Faceswap only has ``mixed_float16``, TensorFlow strategies and TensorFlow GPU
     hiding. Here ``bfloat16`` is a choice, ``mirrored`` is ``keras.distribution.DataParallel`` on
@@ -297,17 +347,20 @@ class Settings:
     """
 
     def __init__(self, arguments: Any, mixed_precision: bool, is_predict: bool,
-                 mixed_precision_dtype: str = "float16") -> None:
-        if mixed_precision_dtype not in _POLICIES:
-            raise ValueError(f"`mixed_precision_dtype` must be one of {list(_POLICIES)}. "
+                 mixed_precision_dtype: str = "auto") -> None:
+        if mixed_precision_dtype not in PRECISIONS:
+            raise ValueError(f"`mixed_precision_dtype` must be one of {list(PRECISIONS)}. "
                              f"Received: {mixed_precision_dtype!r}")
         self._backend = keras.backend.backend()
         self._exclude_gpus(list(getattr(arguments, "exclude_gpus", None) or []))
         self._start_processes(*_process_options(arguments))
-        self.use_mixed_precision = bool(mixed_precision) and not is_predict
-        self.policy = (_POLICIES[mixed_precision_dtype] if self.use_mixed_precision
-                       else "float32")
+        wanted = bool(mixed_precision) and not is_predict
+        gpu = (self._gpu_bfloat16() if wanted and mixed_precision_dtype == "auto" else None)
+        self.policy, reason = choose_policy(wanted, mixed_precision_dtype, gpu, cpu_info())
+        self.use_mixed_precision = self.policy != "float32"
         keras.config.set_dtype_policy(self.policy)
+        if wanted:
+            logger.info(reason)
         if self.use_mixed_precision:
             logger.info("Enabling Mixed Precision Training (%s).", self.policy)
         self.strategy_name = getattr(arguments, "distribution_strategy", None) or "default"
@@ -321,6 +374,35 @@ class Settings:
         """``True`` for ``mixed_float16``: float16 gradients need dynamic loss scaling
         (bfloat16 has float32's range and does not)."""
         return self.policy == "mixed_float16"
+
+    def _gpu_bfloat16(self) -> bool | None:
+        """Whether the backend's first accelerator computes bfloat16 in hardware; ``None``
+        when training runs on the CPU."""
+        if self._backend == "torch":
+            import torch  # noqa: PLC0415 - backend-specific, only here
+
+            if not torch.cuda.is_available():
+                return None
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        if self._backend == "jax":
+            import jax  # noqa: PLC0415 - backend-specific, only here
+
+            device = jax.devices()[0]
+            if device.platform == "tpu":
+                return True
+            if device.platform != "gpu":
+                return None
+            capability = str(getattr(device, "compute_capability", "0"))
+            return int(capability.split(".")[0] or 0) >= 8
+        if self._backend == "tensorflow":
+            import tensorflow as tf  # noqa: PLC0415 - backend-specific, only here
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if not gpus:
+                return None
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return tuple(details.get("compute_capability", (0, 0)))[0] >= 8
+        return None
 
     @staticmethod
     def loss_scale_optimizer(optimizer: keras.optimizers.Optimizer

@@ -253,7 +253,8 @@ def test_summary_goes_to_stdout_without_compiling(tmp_path, config_file, capsys)
 
 
 def test_mixed_precision_outputs_are_float32(tmp_path, config_file):
-    _write_ini(config_file, **{"global": {"mixed_precision": "True"}})
+    _write_ini(config_file, **{"global": {"mixed_precision": "True",
+                                          "mixed_precision_dtype": "float16"}})
     model = _model(tmp_path / "model", config_file)
     encoder = model.model.get_layer("encoder")
     assert encoder.get_layer("conv_128_0_conv2d").compute_dtype == "float16"

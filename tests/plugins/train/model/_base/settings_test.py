@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from lib.errors import FaceswapError
+from lib.hardware import CpuInfo
 from lib.model.losses import DSSIMObjective, LossWrapper
 from lib.model.optimizers import AdaBelief
 from plugins.train import train_config as cfg
-from plugins.train.model._base.settings import Loss, Optimizer, Settings
+from plugins.train.model._base.settings import Loss, Optimizer, Settings, choose_policy
 from tests.harness import BACKEND, to_numpy
 
 pytestmark = pytest.mark.smoke  # cheap, and the optimizer classes differ per backend
@@ -181,7 +182,8 @@ def test_autoclip_and_update_options():
 
 def test_settings_precision_and_strategy():
     arguments = argparse.Namespace()
-    settings = Settings(arguments, mixed_precision=True, is_predict=False)
+    settings = Settings(arguments, mixed_precision=True, is_predict=False,
+                        mixed_precision_dtype="float16")
     assert settings.use_mixed_precision
     assert keras.config.dtype_policy().name == "mixed_float16"
     assert isinstance(Settings.loss_scale_optimizer(keras.optimizers.Adam()),
@@ -195,12 +197,61 @@ def test_settings_precision_and_strategy():
     assert predict.strategy_name == "default"
 
 
+_CPU_BF16 = CpuInfo("x86 with AMX", frozenset({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}))
+_CPU_PLAIN = CpuInfo("x86 with AVX-512 only", frozenset({"avx2", "avx512f"}))
+
+
+@pytest.mark.parametrize(("mixed", "dtype", "gpu", "cpu", "policy"), [
+    # Faceswap's boolean off: float32 whatever the dtype and hardware
+    (False, "auto", True, _CPU_BF16, "float32"),
+    (False, "bfloat16", None, _CPU_BF16, "float32"),
+    # an explicit dtype is taken as it is
+    (True, "float16", None, _CPU_PLAIN, "mixed_float16"),
+    (True, "bfloat16", None, _CPU_PLAIN, "mixed_bfloat16"),
+    (True, "float16", True, _CPU_PLAIN, "mixed_float16"),
+    # auto follows the hardware: the GPU when there is one, else the CPU
+    (True, "auto", True, _CPU_PLAIN, "mixed_bfloat16"),
+    (True, "auto", False, _CPU_BF16, "mixed_float16"),
+    (True, "auto", None, _CPU_BF16, "mixed_bfloat16"),
+    (True, "auto", None, _CPU_PLAIN, "float32"),
+])
+def test_choose_policy(mixed, dtype, gpu, cpu, policy):
+    chosen, reason = choose_policy(mixed, dtype, gpu, cpu)
+    assert chosen == policy
+    if mixed and dtype == "auto" and gpu is None:
+        assert cpu.model in reason and "avx512_bf16" in reason  # the flags that decided
+
+
+def test_choose_policy_refuses_unknown_dtype():
+    with pytest.raises(ValueError, match="mixed_precision_dtype"):
+        choose_policy(True, "float8", None, _CPU_PLAIN)
+
+
+def test_settings_auto_precision_follows_this_cpu(monkeypatch, caplog):
+    """On this (GPU-less) test machine ``auto`` gives bfloat16 exactly when the CPU reports
+    bfloat16 units, and logs the choice."""
+    import plugins.train.model._base.settings as settings_module
+
+    for cpu, policy in ((_CPU_BF16, "mixed_bfloat16"), (_CPU_PLAIN, "float32")):
+        monkeypatch.setattr(settings_module, "cpu_info", lambda cpu=cpu: cpu)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            settings = Settings(argparse.Namespace(), mixed_precision=True, is_predict=False,
+                                mixed_precision_dtype="auto")
+        assert settings.policy == policy
+        assert keras.config.dtype_policy().name == policy
+        assert settings.use_mixed_precision is (policy != "float32")
+        assert any("Mixed precision 'auto'" in record.message for record in caplog.records)
+    keras.config.set_dtype_policy("float32")
+
+
 def test_settings_unavailable_strategy():
     """central-storage: TensorFlow only, and there not with float16 (more in strategy_test)."""
     reason = ("cannot train with float16 mixed precision" if BACKEND == "tensorflow"
               else f"is not available on the {BACKEND} backend")
     with pytest.raises(FaceswapError, match=f"'central-storage' {reason}"):
-        Settings(argparse.Namespace(distribution_strategy="central-storage"), True, False)
+        Settings(argparse.Namespace(distribution_strategy="central-storage"), True, False,
+                 "float16")
 
 
 @pytest.mark.smoke

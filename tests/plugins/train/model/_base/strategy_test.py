@@ -129,7 +129,8 @@ def test_strategies_each_backend_cannot_run():
     if BACKEND == "tensorflow":
         with pytest.raises(FaceswapError, match="'central-storage' cannot train with float16 "
                                                 "mixed precision.*Use '-D mirrored'"):
-            Settings(argparse.Namespace(distribution_strategy="central-storage"), True, False)
+            Settings(argparse.Namespace(distribution_strategy="central-storage"), True, False,
+                     "float16")
     elif BACKEND == "jax":
         with pytest.raises(FaceswapError, match="'central-storage' is not available on the jax "
                                                 "backend.*Use '-D mirrored'"):
