@@ -7,9 +7,11 @@ here when a model is resumed; changeable options always take the value of the co
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
+import re
 import time
 import zipfile
 from collections.abc import Sequence
@@ -21,7 +23,7 @@ from lib.errors import ConfigError, ModelFileError
 from lib.utils import write_atomic
 from plugins.train import train_config
 
-__all__ = ["EMBEDDED_STATE", "State", "read_embedded_state"]
+__all__ = ["EMBEDDED_STATE", "PROGRAM", "State", "program_version", "read_embedded_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,30 @@ _LEGACY_DEFAULTS: dict[str, Any] = {"centering": "legacy",
 _REBUILD_OPTIONS = ("mixed_precision",)
 EMBEDDED_STATE = "faceswap_state.json"
 """The member of a ``.keras`` archive that holds a copy of the state saved with the weights."""
+PROGRAM = "faceswap-original"
+"""The program name recorded in the state's ``written_by`` stamp."""
+_STAMP = "written_by"
+
+
+def program_version() -> str | None:
+    """The installed version of this program, or ``None`` when it is not installed (run from
+    a source tree without ``pip install``)."""
+    try:
+        return importlib.metadata.version(PROGRAM)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"1.2.3rc1"`` -> ``(1, 2, 3)``: the leading number of each dot-separated part, up to the
+    first part without one."""
+    numbers = []
+    for part in str(version).split("."):
+        match = re.match(r"\d+", part)
+        if match is None:
+            break
+        numbers.append(int(match.group()))
+    return tuple(numbers)
 
 
 def read_embedded_state(model_file: str | Path) -> dict[str, Any] | None:
@@ -84,6 +110,11 @@ class State:
        ``mixed_precision`` sets :attr:`model_needs_rebuild`. Stored keys that are no longer
        options are kept in the file but used nowhere.
 
+    The state records which program and version wrote it (``"written_by": {"program":
+    "faceswap-original", "version": ...}``; Faceswap ignores the key). A model written by a newer
+    version of this program is refused (:class:`~lib.errors.ModelFileError`) before anything is
+    written.
+
     A copy of the state is also stored inside the model file (member ``faceswap_state.json`` of
     the ``.keras`` archive, written by the model's IO with every save). The model file is written
     first and the state file second, so a crash between the two leaves a state file one save
@@ -111,7 +142,8 @@ class State:
     Raises
     ------
     lib.errors.ModelFileError
-        If the state file exists but is not a readable state document (truncated or corrupt).
+        If the state file exists but is not a readable state document (truncated or corrupt),
+        or a newer version of this program wrote the state file or the model file.
 
     Examples
     --------
@@ -257,7 +289,8 @@ class State:
                  "iterations": self._iterations,
                  "mixed_precision_layers": self._mixed_precision_layers,
                  "lr_finder": self._lr_finder,
-                 "config": self._config}
+                 "config": self._config,
+                 _STAMP: {"program": PROGRAM, "version": program_version() or "unknown"}}
         return json.dumps(state, indent=2)
 
     def save(self) -> None:
@@ -282,6 +315,8 @@ class State:
     def _load(self) -> None:
         """Read the state file, if any, and merge its configuration with the live one."""
         embedded = read_embedded_state(self._model_file)
+        if embedded is not None:
+            self._check_writer(embedded, f"the model file '{self._model_file}'")
         if not os.path.exists(self._filename) and embedded is None:
             logger.info("No existing state file found. Generating.")
             self._config = {key: _plain(item()) for key, item in self._options.items()}
@@ -343,7 +378,27 @@ class State:
             raise ModelFileError(f"The model state file '{self._filename}' is corrupt or "
                                  f"truncated ({err}). {self._advice()}") from err
         self._check_document(state, f"the model state file '{self._filename}'")
+        self._check_writer(state, f"the model state file '{self._filename}'")
         return state
+
+    @staticmethod
+    def _check_writer(state: Any, where: str) -> None:
+        """Refuse a model that a newer version of this program wrote (its ``written_by``
+        stamp): it may hold what this version cannot read, and saving over it would lose that.
+        Models without the stamp (Faceswap's, or older versions') pass."""
+        stamp = state.get(_STAMP) if isinstance(state, dict) else None
+        if not isinstance(stamp, dict) or stamp.get("program") != PROGRAM:
+            return
+        theirs, ours = str(stamp.get("version", "")), program_version()
+        if ours is None or not _version_tuple(theirs) or not _version_tuple(ours):
+            logger.debug("Not comparing versions: %s wrote %r, this is %r", where, theirs, ours)
+            return
+        if _version_tuple(theirs) > _version_tuple(ours):
+            raise ModelFileError(
+                f"{where[0].upper()}{where[1:]} was written by {PROGRAM} {theirs}, a newer "
+                f"version than this one ({ours}); it may hold settings or layers this version "
+                f"cannot read, and nothing has been changed. Upgrade {PROGRAM} (`pip install "
+                f"--upgrade {PROGRAM}`) to use this model, or choose another model folder.")
 
     def _check_document(self, state: Any, where: str) -> None:
         """Raise a ModelFileError when ``state`` is not shaped like a state document."""

@@ -246,3 +246,164 @@ def test_keras_3_12_is_the_one_checked_against():
                           os.environ["FACESWAP_KERAS_3_12"]], capture_output=True, text=True,
                          timeout=300, check=False)
     assert run.stdout.strip().startswith("3.12"), run.stdout + run.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------------------------
+# A model folder written by Faceswap 3
+# ------------------------------------------------------------------------------------------------
+_FS3_STEPS = 2
+
+
+def _as_faceswap3_archive(source: Path, target: Path) -> None:
+    """Rewrite a ``.keras`` archive as Keras 3.12 under Faceswap 3 writes it: bare class names
+    (what Keras writes for classes registered as Faceswap does), none of the configuration keys
+    Keras 3.12 does not know, ``keras_version`` 3.12.0, and no member but Keras's own."""
+    def strip(node):
+        if isinstance(node, dict):
+            if str(node.get("module") or "").startswith("keras") and isinstance(
+                    node.get("config"), dict):
+                for key in _NOT_IN_KERAS_3_12:
+                    node["config"].pop(key, None)
+            if node.get("registered_name") and ">" in node["registered_name"]:
+                node["registered_name"] = node["registered_name"].split(">", 1)[1]
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
+        names = archive.namelist()
+        assert set(names) == {"metadata.json", "config.json", "model.weights.h5"}, names
+        config = json.loads(archive.read("config.json"))
+        strip(config)
+        metadata = json.loads(archive.read("metadata.json"))
+        metadata["keras_version"] = "3.12.0"
+        out.writestr("metadata.json", json.dumps(metadata))
+        out.writestr("config.json", json.dumps(config))
+        out.writestr("model.weights.h5", archive.read("model.weights.h5"))
+
+
+def _faceswap3_state(name: str, mixed_precision_layers: list[str]) -> dict:
+    """A state file as Faceswap 3 writes it (``State.save`` @FS3.0): one session of
+    :data:`_FS3_STEPS` iterations, one lowest average loss, the model's fixed options."""
+    return {"name": name,
+            "sessions": {"1": {"timestamp": 1766300000.0, "no_logs": False,
+                               "loss_names": ["total", "face_a", "face_b"], "batchsize": 2,
+                               "iterations": _FS3_STEPS,
+                               "config": {"learning_rate": 5e-05, "epsilon_exponent": -7,
+                                          "save_optimizer": "always"}}},
+            "lowest_avg_loss": 0.0875,
+            "iterations": _FS3_STEPS,
+            "mixed_precision_layers": mixed_precision_layers,
+            "lr_finder": -1.0,
+            "config": {"centering": "head", "coverage": 87.5, "vertical_offset": 5,
+                       "optimizer": "adam", "learning_rate": 5e-05, "epsilon_exponent": -7,
+                       "mixed_precision": False, "learn_mask": False, "mask_type": "extended",
+                       "mask_loss_function": "mse", "loss_function": "ssim"}}
+
+
+def _make_faceswap3_folder(name: str, tmp_path: Path) -> tuple[Path, keras.Model, np.ndarray]:
+    """A model folder as Faceswap 3 leaves it after training ``name`` for :data:`_FS3_STEPS`
+    steps with Adam and ``save_optimizer = always``: ``<name>.keras`` (optimizer inside) and
+    ``<name>_state.json``. Returns the folder, the trained network and the optimizer's
+    first-moment slot of the first trainable variable."""
+    from tests.plugins.train.model.plugin_helpers import build_network
+
+    plugin = make_plugin(name, tmp_path / "builder")
+    network = build_network(plugin)
+    layers = [layer.name for sub in (network, *[lay for lay in network.layers
+                                                if isinstance(lay, keras.Model)])
+              for layer in sub.layers if not isinstance(layer, keras.layers.InputLayer)]
+    network.compile(optimizer=keras.optimizers.Adam(learning_rate=5e-5, epsilon=1e-7),
+                    loss="mae")
+    rng = np.random.default_rng(7)
+    size = network.inputs[0].shape[1]
+    for _ in range(_FS3_STEPS):
+        faces = [rng.random((2, size, size, 3), dtype="float32") for _ in range(2)]
+        targets = [rng.random((2, *out.shape[1:]), dtype="float32") for out in network.outputs]
+        network.train_on_batch(faces, targets)
+    folder = tmp_path / "faceswap3_model"
+    folder.mkdir()
+    plain = tmp_path / "plain.keras"
+    network.save(plain)
+    _as_faceswap3_archive(plain, folder / f"{name}.keras")
+    (folder / f"{name}_state.json").write_text(
+        json.dumps(_faceswap3_state(name, layers), indent=2), encoding="utf-8")
+    slot = to_numpy(network.optimizer._momentums[0])  # pylint: disable=protected-access
+    return folder, network, slot
+
+
+def _faceswap3_params():
+    return [pytest.param("sub_original"),
+            pytest.param("original", marks=pytest.mark.slow),
+            # shared sub-models: one encoder, one inter_both and one decoder for both sides
+            pytest.param("iae", marks=pytest.mark.slow)]
+
+
+@pytest.mark.usefixtures("plugins_installed")
+@pytest.mark.parametrize("name", _faceswap3_params())
+def test_faceswap3_folder_resumes_and_converts(name, tmp_path):
+    from plugins.train import train_config as cfg
+    from plugins.train.model._base.settings import Loss
+    from plugins.train.model._base.state import EMBEDDED_STATE
+    from plugins.train.trainer.original import Trainer
+
+    folder, network, slot = _make_faceswap3_folder(name, tmp_path)
+    options = {"global.optimizer": {"save_optimizer": "always"},
+               "global": {"coverage": 100.0, "centering": "face"}}
+    size = network.inputs[0].shape[1]
+    faces = random_faces(size, seed=11, batch=2)
+    expected = [to_numpy(out) for out in network([faces, faces], training=False)]
+
+    plugin = make_plugin(name, tmp_path / "resume", options, model_dir=folder)
+    # the state file's fixed options win over the configuration file
+    assert cfg.coverage() == 87.5 and cfg.centering() == "head"
+    plugin.build()
+    assert plugin.iterations == _FS3_STEPS and plugin.state.session_id == 2
+    assert plugin.state.lowest_avg_loss == pytest.approx(0.0875)
+    optimizer = plugin.model.optimizer
+    assert int(to_numpy(optimizer.iterations)) == _FS3_STEPS  # resumed with the optimizer
+    np.testing.assert_allclose(to_numpy(optimizer._momentums[0]),  # pylint: disable=W0212
+                               slot, rtol=1e-6, atol=1e-9)
+    for exp, act in zip(expected, plugin.model([faces, faces], training=False), strict=True):
+        np.testing.assert_allclose(to_numpy(act), exp, rtol=1e-5, atol=1e-6)
+
+    rng = np.random.default_rng(1)
+    extra = sum(channel != -1 for channel in Loss.mask_channels())  # mask channels of y_true
+    targets = [rng.random((2, 1, *out.shape[1:3], 3 + extra), dtype="float32")
+               for out in plugin.model.outputs[:len(plugin.model.outputs) // 2]]
+    losses = Trainer(plugin, batch_size=1).train_batch([faces[:1], faces[1:]], targets)
+    assert np.all(np.isfinite(losses))
+    assert int(to_numpy(optimizer.iterations)) == _FS3_STEPS + 1
+    plugin.state.increment_iterations()
+    plugin.io.save(is_exit=True)
+    saved = json.loads((folder / f"{name}_state.json").read_text(encoding="utf-8"))
+    assert saved["iterations"] == _FS3_STEPS + 1 and set(saved["sessions"]) == {"1", "2"}
+    assert saved["config"]["coverage"] == 87.5 and saved["config"]["loss_function"] == "ssim"
+    with zipfile.ZipFile(folder / f"{name}.keras") as archive:
+        assert EMBEDDED_STATE in archive.namelist()
+    del plugin
+
+    # convert (A -> B): the swap model gives what Faceswap 3's network gives for side B
+    _convert_check(name, tmp_path, options, network, faces, expected)
+
+
+def _convert_check(name, tmp_path, options, network, faces, expected) -> None:
+    """Convert from an untouched Faceswap 3 folder: A faces through the B side."""
+    folder = tmp_path / "fs3_convert"
+    folder.mkdir()
+    plain = tmp_path / "plain_convert.keras"
+    network.save(plain)
+    _as_faceswap3_archive(plain, folder / f"{name}.keras")
+    (folder / f"{name}_state.json").write_text(json.dumps(_faceswap3_state(name, [])),
+                                               encoding="utf-8")
+    swap = make_plugin(name, tmp_path / "convert", options, predict=True, model_dir=folder)
+    swap.build()
+    outputs = keras.tree.flatten(swap.model(faces, training=False))
+    half = len(expected) // 2
+    for exp, act in zip(expected[half:], outputs, strict=True):
+        np.testing.assert_allclose(to_numpy(act), exp, rtol=1e-5, atol=1e-6)
+    # the folder converted from is left as Faceswap 3 wrote it
+    with zipfile.ZipFile(folder / f"{name}.keras") as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]

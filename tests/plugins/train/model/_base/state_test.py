@@ -1,6 +1,7 @@
 """Tests for plugins.train.model._base.state: the ``<name>_state.json`` file and config merging."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -13,11 +14,11 @@ import pytest
 from lib.errors import FaceswapError, ModelFileError
 from plugins.train import train_config as cfg
 from plugins.train.model import original_defaults
-from plugins.train.model._base.state import State
+from plugins.train.model._base.state import EMBEDDED_STATE, State, program_version
 
 _LOGGER = "plugins.train.model._base.state"
 _KEYS = ["name", "sessions", "lowest_avg_loss", "iterations", "mixed_precision_layers",
-         "lr_finder", "config"]
+         "lr_finder", "config", "written_by"]  # Faceswap's keys, then our version stamp
 _SESSION_KEYS = ["timestamp", "no_logs", "loss_names", "batchsize", "iterations", "config"]
 
 
@@ -495,3 +496,53 @@ def test_failed_save_keeps_previous_file(tmp_path, config, monkeypatch):
         state.save()
     assert path.read_text(encoding="utf-8") == before
     assert sorted(os.listdir(tmp_path)) == ["original_state.json"]
+
+
+# --- version stamp -------------------------------------------------------------------------------
+def test_state_records_program_and_version(tmp_path, config):
+    _trained_state(tmp_path)
+    stamp = _read(_state_file(tmp_path))["written_by"]
+    assert stamp == {"program": "faceswap-original", "version": program_version()}
+    assert program_version() == importlib.metadata.version("faceswap-original")
+
+
+def _bumped(version: str) -> str:
+    """``version`` with its first number raised by one (``0.1.0`` -> ``1.1.0``)."""
+    major, _, rest = version.partition(".")
+    return f"{int(major) + 1}.{rest}"
+
+
+@pytest.mark.parametrize("where", ["state file", "model file"])
+def test_newer_version_is_refused_and_nothing_written(tmp_path, config, where):
+    import zipfile
+
+    _trained_state(tmp_path)
+    path = _state_file(tmp_path)
+    document = _read(path)
+    newer = _bumped(program_version())
+    document["written_by"]["version"] = newer
+    if where == "state file":
+        path.write_text(json.dumps(document), encoding="utf-8")
+    else:  # the copy inside the model file (the state file itself is ours)
+        with zipfile.ZipFile(tmp_path / "original.keras", "w") as archive:
+            archive.writestr(EMBEDDED_STATE, json.dumps(document))
+    before = {item.name: item.read_bytes() for item in tmp_path.iterdir()}
+    with pytest.raises(ModelFileError, match=rf"written by faceswap-original {newer}, a newer "
+                                             rf"version than this one \({program_version()}\)"):
+        State(tmp_path, "original", no_logs=False)
+    assert {item.name: item.read_bytes() for item in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("stamp", [None, {"program": "faceswap-original", "version": "0.0.1"},
+                                   {"program": "faceswap", "version": "99.0.0"},
+                                   {"program": "faceswap-original", "version": "unknown"}, 3])
+def test_older_or_other_writers_are_accepted(tmp_path, config, stamp):
+    _trained_state(tmp_path, iterations=4)
+    path = _state_file(tmp_path)
+    document = _read(path)
+    if stamp is None:
+        del document["written_by"]  # Faceswap's state files have no stamp
+    else:
+        document["written_by"] = stamp
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert State(tmp_path, "original", no_logs=False).iterations == 4
