@@ -1,0 +1,1 @@
+"""Colour adjustments of the swapped face (``-c/--color-adjustment``)."""

@@ -1,0 +1,1 @@
+"""Mask blending of the swapped face (``mask.mask_blend``)."""

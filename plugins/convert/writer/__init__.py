@@ -1,0 +1,1 @@
+"""Writers of converted frames (``-w/--writer``)."""
