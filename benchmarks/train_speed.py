@@ -20,8 +20,17 @@ measurement):
   the penalized mask, as ``train.ini`` defaults give);
 * ``trainer``: our full trainer (``plugins.train.training.Trainer``) with the real data feeder on
   the demo faces, MAE loss, default worker count;
-* ``matmul``: the backend's float32 matrix product (``keras.ops.matmul``), the FLOP/s peak the
-  other rows are compared with.
+* ``matmul``: the backend's float32 matrix product (``keras.ops.matmul``, 2048 x 2048), the
+  FLOP/s peak the other rows are compared with;
+* ``matmul_bf16``: the same product in bfloat16;
+* ``conv`` and ``conv_bf16``: one 5 x 5 convolution, 256 -> 512 channels, stride 2, on 8 x 64 x
+  64 inputs (the shape of the Original encoder's middle), in float32 and in bfloat16: the
+  bfloat16 convolution peak is what ``step_bf16`` is compared with.
+
+The machine comes first: the CPU's model and the flags that decide its speed (``avx512f``,
+``avx512_bf16``, ``amx_tile``; ``lib.hardware``), so that figures from different machines can be
+compared. On a CPU without bfloat16 units (no ``avx512_bf16``/``amx_bf16``) bfloat16 products are
+emulated through float32 and the bfloat16 rows are slower than the float32 ones.
 
 Reported per row: ms per iteration (median, min, max over ``--repeats`` timed iterations after
 ``--warmup``), faces per second (2 x batch: one A and one B face per batch item), peak resident
@@ -50,7 +59,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODES = ("matmul", "plain", "plain_best", "plain_no_onednn", "step", "step_bf16",
+PEAKS = ("matmul", "matmul_bf16", "conv", "conv_bf16")
+MODES = (*PEAKS, "plain", "plain_best", "plain_no_onednn", "step", "step_bf16",
          "step_default_losses", "trainer")
 VARIANTS = ("original", "lowmem")
 _MAE = {"global.loss": {"loss_function": "mae", "loss_function_2": "none",
@@ -167,20 +177,39 @@ def _faces(batch: int, size: int = 64, seed: int = 0):
     return np.random.default_rng(seed).random((2, batch, size, size, 3), dtype="float32")
 
 
-def _run_matmul(job: dict[str, Any]) -> dict[str, Any]:
+def _run_peak(job: dict[str, Any]) -> dict[str, Any]:
+    """``matmul``/``conv`` in float32, ``*_bf16`` in bfloat16: one operation, timed."""
     import keras
     import numpy as np
 
-    size = 2048
+    dtype = "bfloat16" if job["mode"].endswith("_bf16") else "float32"
     rng = np.random.default_rng(0)
-    left = keras.ops.convert_to_tensor(rng.random((size, size), dtype="float32"))
-    right = keras.ops.convert_to_tensor(rng.random((size, size), dtype="float32"))
+
+    def tensor(shape):
+        return keras.ops.cast(keras.ops.convert_to_tensor(rng.random(shape, dtype="float32")),
+                              dtype)
+
+    if job["mode"].startswith("matmul"):
+        size = 2048
+        left, right = tensor((size, size)), tensor((size, size))
+        flops = 2 * size ** 3
+
+        def operation():
+            return keras.ops.matmul(left, right)
+    else:
+        batch, size, kernel, channels, filters = 8, 64, 5, 256, 512
+        inputs, weights = tensor((batch, size, size, channels)), tensor((kernel, kernel,
+                                                                         channels, filters))
+        flops = 2 * batch * (size // 2) ** 2 * filters * kernel * kernel * channels
+
+        def operation():
+            return keras.ops.conv(inputs, weights, strides=2, padding="same")
 
     def step():
-        keras.ops.convert_to_numpy(keras.ops.matmul(left, right)[0, 0])
+        keras.ops.convert_to_numpy(keras.ops.cast(operation()[0, 0], "float32"))
 
     times = _time(step, 2, max(5, job["repeats"]))
-    return {"times": times, "flops": 2 * size ** 3}
+    return {"times": times, "flops": flops, "dtype": dtype}
 
 
 def _run_plain(job: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +295,7 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     """Carry out one measurement (this process was started for it alone)."""
     import keras
 
-    runner = {"matmul": _run_matmul, "plain": _run_plain, "plain_best": _run_plain,
+    runner = {**dict.fromkeys(PEAKS, _run_peak), "plain": _run_plain, "plain_best": _run_plain,
               "plain_no_onednn": _run_plain,
               "step": _run_step, "step_bf16": _run_step, "step_default_losses": _run_step,
               "trainer": _run_trainer}[job["mode"]]
@@ -302,18 +331,22 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "error": (done.stderr or done.stdout).strip().splitlines()[-5:]}
 
 
-def summarise(result: dict[str, Any], peak_flops: float | None) -> dict[str, Any]:
-    """Add the statistics (ms, faces/s, FLOP/s, fraction of the matmul peak) to a result."""
+def summarise(result: dict[str, Any], peak_flops: float | None,
+              bf16_peak_flops: float | None = None) -> dict[str, Any]:
+    """Add the statistics (ms, faces/s, FLOP/s, fraction of the float32 matmul peak; for the
+    bfloat16 step also of the bfloat16 convolution peak) to a result."""
     times = result.get("times")
     if not times:
         return result
     median = statistics.median(times)
     result.update(ms_median=1000 * median, ms_min=1000 * min(times), ms_max=1000 * max(times))
-    if result["mode"] != "matmul":
+    if result["mode"] not in PEAKS:
         result["faces_per_s"] = 2 * result["batch"] / median
     result["flops_per_s"] = result["flops"] / median
     if peak_flops:
         result["fraction_of_peak"] = result["flops_per_s"] / peak_flops
+    if bf16_peak_flops and result["mode"] == "step_bf16":
+        result["fraction_of_bf16_conv_peak"] = result["flops_per_s"] / bf16_peak_flops
     return result
 
 
@@ -339,16 +372,24 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(run_child(json.loads(args.child))), flush=True)
         return 0
 
+    sys.path.insert(0, str(ROOT))
+    from lib.hardware import cpu_info  # noqa: PLC0415 - importing lib sets TF's defaults
+
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    peak = None
+    machine = cpu_info()
+    print(f"machine: {machine.describe()}, {os.cpu_count()} cores; backend {backend}",
+          flush=True)
     results = []
-    if "matmul" in args.modes:
-        matmul = summarise(measure({"mode": "matmul", "repeats": args.repeats}), None)
-        peak = matmul.get("flops_per_s")
-        results.append(matmul)
-        print(f"matmul peak (float32, 2048^2, {backend}): "
-              + (f"{peak / 1e9:.1f} GFLOP/s" if peak else f"failed {matmul.get('error')}"),
-              flush=True)
+    peaks: dict[str, float] = {}
+    for mode in (mode for mode in PEAKS if mode in args.modes):
+        row = summarise(measure({"mode": mode, "repeats": args.repeats}), None)
+        results.append(row)
+        if "flops_per_s" in row:
+            peaks[mode] = row["flops_per_s"]
+        print(f"peak {mode:12} ({row.get('dtype', '?')}): "
+              + (f"{row['flops_per_s'] / 1e9:8.1f} GFLOP/s" if "flops_per_s" in row
+                 else f"failed {row.get('error')}"), flush=True)
+    peak, bf16_peak = peaks.get("matmul"), peaks.get("conv_bf16")
     header = (f"{'variant':9} {'batch':>5} {'mode':20} {'ms median':>9} {'min':>7} {'max':>7} "
               f"{'faces/s':>8} {'GFLOP/it':>8} {'of peak':>7} {'peak MiB':>8}")
     print(header, flush=True)
@@ -356,11 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants:
         for batch in args.batch_sizes:
             rows = {}
-            for mode in (mode for mode in MODES if mode in args.modes and mode != "matmul"):
+            for mode in (mode for mode in MODES if mode in args.modes and mode not in PEAKS):
                 job = {"mode": mode, "variant": variant, "batch": batch,
                        "repeats": args.repeats, "warmup": args.warmup,
                        "workers": args.workers}
-                row = summarise(measure(job), peak)
+                row = summarise(measure(job), peak, bf16_peak)
                 rows[mode] = row
                 results.append(row)
                 if "error" in row:
@@ -370,11 +411,14 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['ms_min']:7.0f} {row['ms_max']:7.0f} {row['faces_per_s']:8.1f} "
                       f"{row['flops'] / 1e9:8.1f} "
                       f"{row.get('fraction_of_peak', float('nan')):7.1%} "
-                      f"{row['peak_rss_mib']:8.0f}", flush=True)
+                      f"{row['peak_rss_mib']:8.0f}"
+                      + (f"  ({row['fraction_of_bf16_conv_peak']:.1%} of the bf16 conv peak)"
+                         if "fraction_of_bf16_conv_peak" in row else ""), flush=True)
             ratio = {"variant": variant, "batch": batch,
                      "step_speedup_over_plain": _ratio(rows, "plain", "step"),
                      "step_speedup_over_plain_best": _ratio(rows, "plain_best", "step"),
                      "bf16_step_speedup_over_plain": _ratio(rows, "plain", "step_bf16"),
+                     "bf16_step_speedup_over_step": _ratio(rows, "step", "step_bf16"),
                      "step_speedup_over_plain_no_onednn": _ratio(rows, "plain_no_onednn",
                                                                  "step"),
                      "trainer_cost_over_step": _ratio(rows, "trainer", "step"),
@@ -384,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             print("  ratios: " + ", ".join(f"{key} {value:.2f}" for key, value in ratio.items()
                                            if isinstance(value, float)), flush=True)
     emit_json({"benchmark": "train_speed", "backend": backend, "cpu_count": os.cpu_count(),
+               **machine.as_dict(), "peaks_gflop_per_s": {key: value / 1e9 for key, value
+                                                          in peaks.items()},
                "results": results, "ratios": ratios}, args.json)
     return 0
 
