@@ -38,8 +38,10 @@ def feeder_rate(model, faces: dict[str, str], batch: int, workers: int, batches:
                 no_warp: bool) -> float:
     """Faces per second (both sides) the feeder delivers to a consumer that waits for nothing."""
     from lib.training.generator import Feeder
+    from plugins.train.training import feeder_options
 
-    with Feeder(faces, model, batch, seed=0, workers=workers, no_warp=no_warp) as feeder:
+    with Feeder(faces, model, batch, feeder_options(model, no_warp=no_warp), seed=0,
+                workers=workers) as feeder:
         for _ in range(3):  # warm-up: workers started, first images decoded
             feeder.get_batch()
         start = time.perf_counter()

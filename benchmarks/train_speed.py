@@ -276,14 +276,14 @@ def _run_trainer(job: dict[str, Any]) -> dict[str, Any]:
     from faceswap_original.demo_data import generate_demo_data
     from lib.training.generator import Feeder
     from plugins.plugin_loader import PluginLoader
-    from plugins.train.training import Trainer
+    from plugins.train.training import Trainer, feeder_options
 
     with tempfile.TemporaryDirectory() as folder:
         faces_a, faces_b = generate_demo_data(Path(folder) / "data", count=64, seed=0)
         model, _ = _our_model(job, Path(folder), _MAE)
         plugin = PluginLoader.get_trainer()(model, job["batch"])
-        with Feeder({"a": str(faces_a), "b": str(faces_b)}, model, job["batch"], seed=0,
-                    workers=job.get("workers")) as feeder:
+        with Feeder({"a": str(faces_a), "b": str(faces_b)}, model, job["batch"],
+                    feeder_options(model), seed=0, workers=job.get("workers")) as feeder:
             trainer = Trainer(plugin, feeder)
             times = _time(trainer.train_one_step, job["warmup"], job["repeats"])
             trainer.close()

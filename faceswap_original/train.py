@@ -113,7 +113,7 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     """
     from lib.training.generator import Feeder, get_image_paths
     from plugins.plugin_loader import PluginLoader
-    from plugins.train.training import Trainer, train_iterations
+    from plugins.train.training import Trainer, feeder_options, train_iterations
 
     _check_folders(args)
     images = {"a": get_image_paths(args.input_a), "b": get_image_paths(args.input_b)}
@@ -132,9 +132,8 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
         args, "preview_dir", None) else None
     with contextlib.ExitStack() as stack:
         feeder = stack.enter_context(Feeder(
-            images, model, args.batch_size, seed=getattr(args, "seed", None),
-            no_warp=args.no_warp, no_flip=args.no_flip,
-            no_augment_color=args.no_augment_color))
+            images, model, args.batch_size, feeder_options(model, args),
+            seed=getattr(args, "seed", None)))
         trainer = Trainer(plugin, feeder, preview_path=preview,
                           timelapse=_timelapse(args, model, stack))
         status = _Status(args.iterations if getattr(args, "progress", True) else None,
@@ -154,7 +153,7 @@ def _timelapse(args: argparse.Namespace, model: Any, stack: contextlib.ExitStack
                ) -> tuple[Any, Path] | None:
     """The timelapse's feeder (its fixed faces, no workers) and output folder, when asked for."""
     from lib.training.generator import Feeder, get_image_paths
-    from plugins.train.training import preview_count
+    from plugins.train.training import feeder_options, preview_count
 
     if not getattr(args, "timelapse_input_a", None):
         return None
@@ -163,7 +162,8 @@ def _timelapse(args: argparse.Namespace, model: Any, stack: contextlib.ExitStack
              for side, folder in (("a", args.timelapse_input_a), ("b", args.timelapse_input_b))}
     folder = Path(args.timelapse_output or Path(args.model_dir) / "timelapse")
     folder.mkdir(parents=True, exist_ok=True)
-    feeder = stack.enter_context(Feeder(faces, model, 1, seed=0, workers=0))
+    feeder = stack.enter_context(Feeder(faces, model, 1, feeder_options(model, args), seed=0,
+                                        workers=0))
     logger.info("Timelapse images of '%s' and '%s' go to '%s'", args.timelapse_input_a,
                 args.timelapse_input_b, folder)
     return feeder, folder

@@ -2,33 +2,55 @@
 
 :class:`ImageAugmentation` works on a uint8 batch ``(batch, size, size, channels)`` whose channels
 0-2 are the face (BGR) and any further channels are masks. Every random number comes from a
-:class:`numpy.random.Generator`, so a seed reproduces a batch exactly. The options are read, when
-the object is made, from the ``trainer.augmentation`` section of the training config
-(:mod:`plugins.train.trainer.trainer_config`).
+:class:`numpy.random.Generator`, so a seed reproduces a batch exactly. The options come as an
+:class:`AugmentationOptions` value (the application builds it from the ``trainer.augmentation``
+section of the training config; nothing here reads a config).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 import cv2
 import numpy as np
 
-__all__ = ["ImageAugmentation"]
+__all__ = ["AugmentationOptions", "ImageAugmentation", "piecewise_affine_maps"]
 
 logger = logging.getLogger(__name__)
 
-_OPTIONS = ("zoom_amount", "rotation_range", "shift_range", "flip_chance", "color_lightness",
-            "color_ab", "color_clahe_chance", "color_clahe_max_size")
 
+@dataclasses.dataclass(frozen=True)
+class AugmentationOptions:
+    """The ``trainer.augmentation`` options (Faceswap 3's names and defaults).
 
-def _read_options() -> dict[str, Any]:
-    """The augmentation options of the training config, as they are now."""
-    # Imported here, not at module level: the trainer plugins (in ``plugins``) import this
-    # package, and the options module lives beside them.
-    from plugins.train.trainer import trainer_config as tcfg  # noqa: PLC0415
+    Attributes
+    ----------
+    zoom_amount, rotation_range, shift_range
+        Random zoom (%), rotation (degrees) and shift (% of the size) of the transform.
+    flip_chance
+        The chance (%) of a horizontal flip.
+    color_lightness, color_ab
+        The range (%) of the random L* and a*/b* shifts.
+    color_clahe_chance, color_clahe_max_size
+        The chance (%) of CLAHE on the lightness and its largest grid-size step.
+    """
 
-    return {name: getattr(tcfg, name)() for name in _OPTIONS}
+    zoom_amount: float = 5
+    rotation_range: float = 10
+    shift_range: float = 5
+    flip_chance: float = 50
+    color_lightness: float = 30
+    color_ab: float = 8
+    color_clahe_chance: float = 50
+    color_clahe_max_size: int = 4
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value) or value < 0:
+                raise ValueError(f"`{field.name}` must be a number >= 0. Received: {value!r}")
 
 
 def _check_batch(batch: Any, size: int, min_channels: int) -> None:
@@ -52,15 +74,16 @@ class ImageAugmentation:
         are accepted too (the draws follow the batch).
     processing_size
         The size in pixels of the (square) images the batch holds.
+    options
+        The augmentation options (:class:`AugmentationOptions`; ``None`` for Faceswap's
+        defaults).
     seed
         Seed of the generator used when a method is called without ``rng``. ``None`` seeds it
         from the operating system.
 
     Notes
     -----
-    The options come from ``trainer.augmentation`` when the object is made: ``zoom_amount``,
-    ``rotation_range``, ``shift_range``, ``flip_chance``, ``color_lightness``, ``color_ab``,
-    ``color_clahe_chance`` and ``color_clahe_max_size``. Each method takes an optional ``rng``
+    Each method takes an optional ``rng``
     (a :class:`numpy.random.Generator`); the draws it makes, in order, are documented on the
     method, so a test can replay them.
 
@@ -75,14 +98,21 @@ class ImageAugmentation:
     (4, 64, 64, 3)
     """
 
-    def __init__(self, batch_size: int, processing_size: int, seed: int | None = None) -> None:
+    def __init__(self, batch_size: int, processing_size: int,
+                 options: AugmentationOptions | None = None, seed: int | None = None) -> None:
         for name, value in (("batch_size", batch_size), ("processing_size", processing_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {value!r}")
         self.batch_size = int(batch_size)
         self.processing_size = int(processing_size)
         self._rng = np.random.default_rng(seed)
-        self._config = _read_options()
+        if options is None:
+            options = AugmentationOptions()
+        if not isinstance(options, AugmentationOptions):
+            raise TypeError(f"`options` must be an AugmentationOptions. Received: "
+                            f"{type(options).__name__}")
+        self.options = options
+        self._config = dataclasses.asdict(options)
         size = self.processing_size
         # colour
         self._lab_adjust = np.array([self._config["color_lightness"] / 100,
@@ -266,3 +296,113 @@ class ImageAugmentation:
             warped[index] = cv2.remap(np.ascontiguousarray(batch[index, :, :, :3]),
                                       map_x, map_y, cv2.INTER_LINEAR)
         return warped
+
+    def warp_to_landmarks(self, batch: np.ndarray, source: np.ndarray, matches: np.ndarray,
+                          rng: np.random.Generator | None = None) -> np.ndarray:
+        """Warp channels 0-2 of each image towards the landmarks of a similar face.
+
+        For image ``i`` one of ``matches[i]`` (the landmarks of the closest faces of the other
+        side) is picked and gets Gaussian noise (sigma ``2 / 256 * size``). Eight edge anchors
+        are added to both point sets; jaw points (0-17) inside or on the convex hull of both
+        sets' points 17-67 are dropped. The image is then warped piecewise-linearly (a Delaunay
+        triangulation of the destination points) so each source point moves to its destination.
+
+        Draws, in order: ``rng.integers(0, n, B)`` (the match), ``rng.normal(scale=2 / 256 *
+        size, size=(B, 68, 2))``.
+
+        Parameters
+        ----------
+        batch
+            uint8 ``(B, size, size, C)``, ``C >= 3``; not changed.
+        source
+            float ``(B, 68, 2)``: each image's landmarks in its pixels.
+        matches
+            float ``(B, n, 68, 2)``: candidate destination landmarks per image.
+        rng
+            The generator to draw from (the object's own one when ``None``).
+
+        Returns
+        -------
+        A new uint8 ``(B, size, size, 3)`` array.
+
+        Faceswap compat: Faceswap applies the displacement field transposed (x and y swapped,
+        spec §9 Q5); we apply it as meant. As in Faceswap, the source landmarks are those of the
+        un-augmented face (the random transform and flip are not applied to them).
+        """
+        _check_batch(batch, self.processing_size, 3)
+        rng = self._generator(rng)
+        count, size = batch.shape[0], self.processing_size
+        source = np.asarray(source, dtype="float64")
+        matches = np.asarray(matches, dtype="float64")
+        if source.shape != (count, 68, 2) or matches.ndim != 4 or matches.shape[0] != count \
+                or matches.shape[2:] != (68, 2) or matches.shape[1] < 1:
+            raise ValueError(f"`source` must be ({count}, 68, 2) and `matches` ({count}, n, 68, "
+                             f"2). Received: {source.shape} and {matches.shape}")
+        picks = rng.integers(0, matches.shape[1], size=count)
+        noise = rng.normal(scale=2 / 256 * size, size=(count, 68, 2))
+        last, half = size - 1, size // 2 - 1
+        anchors = np.array([[0, 0], [0, last], [last, last], [last, 0], [half, 0],
+                            [half, last], [last, half], [0, half]], dtype="float64")
+        warped = np.empty((count, size, size, 3), dtype="uint8")
+        for index in range(count):
+            src = np.concatenate([source[index], anchors])
+            dst = np.concatenate([matches[index, picks[index]] + noise[index], anchors])
+            hull = cv2.convexHull(np.concatenate([src[17:68], dst[17:68]]).astype("int32"))
+            drop = {point for point in range(18)
+                    if cv2.pointPolygonTest(hull, (float(src[point, 0]), float(src[point, 1])),
+                                            False) >= 0
+                    or cv2.pointPolygonTest(hull, (float(dst[point, 0]), float(dst[point, 1])),
+                                            False) >= 0}
+            keep = [point for point in range(len(src)) if point not in drop]
+            map_x, map_y = piecewise_affine_maps(dst[keep], src[keep], size)
+            image = np.ascontiguousarray(batch[index, :, :, :3])
+            warped[index] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=image.copy(),
+                                      borderMode=cv2.BORDER_TRANSPARENT)
+        return warped
+
+
+def piecewise_affine_maps(destination: np.ndarray, source: np.ndarray, size: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps that move ``source`` points to ``destination`` points: for each pixel
+    of a ``size`` square, the source position linearly interpolated over a Delaunay
+    triangulation of the destination points (identity outside their hull).
+
+    Parameters
+    ----------
+    destination, source
+        ``(n, 2)`` matching points (x, y).
+
+    Returns
+    -------
+    float32 ``(size, size)`` x and y maps.
+    """
+    destination = np.asarray(destination, dtype="float64")
+    source = np.asarray(source, dtype="float64")
+    low = np.floor(destination.min(axis=0)) - 1
+    high = np.ceil(destination.max(axis=0)) + 1
+    subdiv = cv2.Subdiv2D((int(low[0]), int(low[1]), int(high[0] - low[0]) + 1,
+                           int(high[1] - low[1]) + 1))
+    for point in destination:
+        subdiv.insert((float(point[0]), float(point[1])))
+    triangles = subdiv.getTriangleList().reshape(-1, 3, 2).astype("float64")
+    inside = np.all((triangles >= low) & (triangles <= high), axis=(1, 2))
+    triangles = triangles[inside]
+    labels = np.full((size, size), -1, dtype="int32")
+    coefficients = np.zeros((len(triangles), 2, 3))
+    for number, triangle in enumerate(triangles):
+        vertices = np.argmin(np.linalg.norm(destination[None] - triangle[:, None], axis=-1),
+                             axis=1)
+        if len(set(vertices.tolist())) < 3:
+            continue
+        coefficients[number] = cv2.getAffineTransform(
+            destination[vertices].astype("float32"), source[vertices].astype("float32"))
+        cv2.fillConvexPoly(labels, np.rint(destination[vertices] * 16).astype("int32"),
+                           number, lineType=cv2.LINE_8, shift=4)
+    rows, cols = np.mgrid[:size, :size].astype("float64")
+    map_x, map_y = cols.copy(), rows.copy()
+    found = labels >= 0
+    chosen = coefficients[labels[found]]
+    x_pos, y_pos = cols[found], rows[found]
+    map_x[found] = chosen[:, 0, 0] * x_pos + chosen[:, 0, 1] * y_pos + chosen[:, 0, 2]
+    map_y[found] = chosen[:, 1, 0] * x_pos + chosen[:, 1, 1] * y_pos + chosen[:, 1, 2]
+    return map_x.astype("float32"), map_y.astype("float32")

@@ -1,19 +1,33 @@
 """The training-data feeder: reads folders of aligned faces and produces augmented batches.
 
-* :func:`get_image_paths` lists the face images of a folder (with clear errors).
-* :class:`Feeder` loads both sides' faces once (cropped to the model's coverage and resized to
-  its processing size, with the masks the loss configuration needs), then produces batches in
-  background threads: ``get_batch()`` returns the model inputs and targets as float32 arrays, and
-  ``generate_preview()`` fixed, un-augmented faces for the preview.
+* :class:`FeederOptions`: every option the feeder acts on, as one frozen value (the application
+  builds it from the training config: ``plugins.train.training.feeder_options``).
+* :class:`Feeder` loads both sides' faces once (cropped at the configured centering, coverage
+  and vertical offset, resized to the model's processing size, with the masks the loss needs),
+  then produces batches in background threads: ``get_batch()`` returns the model inputs and
+  targets as float32 arrays, and ``generate_preview()`` fixed, un-augmented faces for the
+  preview.
 
-The data: square ``.png``/``.jpg``/``.jpeg`` faces, one size per side (any size up to 4096 px).
-The face mask is the alpha channel of a 4-channel PNG. Eye and mouth masks are drawn from 68-point
-landmarks in an optional ``landmarks.json`` beside the images: ``{"<file name>": [[x, y], ...]}``
-in image pixels.
+Two kinds of face folder are read, recognised per side by the first image:
+
+* **Faceswap face sets**: the PNGs Faceswap's extract writes, each carrying its alignment in a
+  ``faceswap`` iTXt chunk (:mod:`lib.image`). The training face is cut from the head-centred
+  extract at ``centering``/``coverage``/``vertical_offset`` exactly as Faceswap does
+  (:class:`lib.align.AlignedFace`); the face mask is the stored mask named by ``mask_type``,
+  dilated, thresholded, blurred and re-centred (:class:`lib.align.Mask`); eye and mouth masks
+  and warp-to-landmarks use the stored landmarks. Legacy (version 1.0) extracts switch the
+  centering to ``legacy`` with a warning, as Faceswap does.
+* **The simple format**: square ``.png``/``.jpg``/``.jpeg`` faces taken as aligned at the
+  configured centering, the face mask in the alpha channel of a 4-channel PNG, 68-point
+  landmarks in an optional ``landmarks.json`` beside the images
+  (``{"<file name>": [[x, y], ...]}`` in image pixels).
+
+One size per side (any size up to 4096 px).
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import os
@@ -27,36 +41,116 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from lib.align.aligned_face import AlignedFace, get_adjusted_center, get_centered_size
+from lib.align.aligned_mask import Mask, landmark_mask
+from lib.align.constants import CENTERINGS
+from lib.align.detected_face import DetectedFace
 from lib.errors import FaceswapError
 from lib.image import (
     IMAGE_EXTENSIONS,
     MAX_IMAGE_SIZE,
+    MetadataError,
     crop_square,
     get_image_paths,
     header_size,
     read_image,
+    read_image_meta,
     resize_square,
 )
-from lib.training.augmentation import ImageAugmentation
+from lib.training.augmentation import AugmentationOptions, ImageAugmentation
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_SIZE", "Feeder", "get_image_paths", "read_image",
-           "resize_square"]
+__all__ = ["IMAGE_EXTENSIONS", "MASK_TYPES", "MAX_IMAGE_SIZE", "Feeder", "FeederOptions",
+           "get_image_paths", "read_image", "resize_square"]
 
 logger = logging.getLogger(__name__)
 
+MASK_TYPES = ("none", "bisenet-fp_face", "bisenet-fp_head", "components", "custom_face",
+              "custom_head", "extended", "unet-dfl", "vgg-clear", "vgg-obstructed")
+"""Faceswap's ``mask_type`` choices."""
 
 _LANDMARKS_FILE = "landmarks.json"
-_EYES = (slice(36, 42), slice(42, 48))  # 68-point landmarks: right eye, left eye
-_MOUTH = (slice(48, 60),)  # outer lip
 _SIDES = ("a", "b")
 _NO_ALPHA = "no alpha channel"
+_MATCHES = 10  # warp-to-landmarks: the closest faces of the other side to pick from
 
 
-def _odd(value: int) -> int:
-    return value + 1 if value % 2 == 0 else value
+@dataclass(frozen=True)
+class FeederOptions:
+    """Every option the feeder acts on (Faceswap 3's names; ratios, not percentages).
+
+    Attributes
+    ----------
+    centering
+        ``"face"``, ``"head"`` or ``"legacy"``: where the training crop is centred.
+    coverage
+        Coverage ratio in (0, 1] (``coverage / 100`` of the config).
+    vertical_offset
+        Vertical offset ratio in [-0.25, 0.25] (``vertical_offset / 100``); positive moves the
+        face down in the crop (more forehead, less chin).
+    mask_type
+        The stored Faceswap mask to train with (one of :data:`MASK_TYPES`). For the simple
+        format any value but ``"none"`` means the alpha channel.
+    mask_blur_kernel, mask_threshold, mask_dilation
+        Gaussian blur kernel (px at the stored mask size, 128 for extract's masks), threshold
+        (%) and dilation (% of the mask size; negative erodes) of the face mask.
+    mask_channels
+        The target channels of the face, eye and mouth masks, ``-1`` where unused (what
+        ``Loss.mask_channels()`` gives: penalized mask loss, eye and mouth multipliers > 1).
+    learn_mask, penalized_mask_loss
+        The loss options that need the face mask.
+    warp_to_landmarks
+        Warp the inputs towards a similar face of the other side (``-M``) instead of the
+        random warp; ignored with ``no_warp``.
+    no_flip, no_warp, no_augment_color
+        Switch off the random flip (``-P``), the warp (``-W``), the colour augmentation (``-c``).
+    augmentation
+        The ``trainer.augmentation`` options.
+    """
+
+    centering: str = "face"
+    coverage: float = 1.0
+    vertical_offset: float = 0.0
+    mask_type: str = "extended"
+    mask_blur_kernel: int = 3
+    mask_threshold: int = 4
+    mask_dilation: float = 0.0
+    mask_channels: tuple[int, int, int] = (3, 4, 5)
+    learn_mask: bool = False
+    penalized_mask_loss: bool = True
+    warp_to_landmarks: bool = False
+    no_flip: bool = False
+    no_warp: bool = False
+    no_augment_color: bool = False
+    augmentation: AugmentationOptions = dataclasses.field(default_factory=AugmentationOptions)
+
+    def __post_init__(self) -> None:
+        if self.centering not in CENTERINGS:
+            raise ValueError(f"`centering` must be one of {list(CENTERINGS)}. Received: "
+                             f"{self.centering!r}")
+        if not 0 < self.coverage <= 1:
+            raise ValueError(f"`coverage` is a ratio in (0, 1]. Received: {self.coverage!r}")
+        if not -0.5 <= self.vertical_offset <= 0.5:
+            raise ValueError(f"`vertical_offset` is a ratio in [-0.5, 0.5]. Received: "
+                             f"{self.vertical_offset!r}")
+        if self.mask_type not in MASK_TYPES:
+            raise ValueError(f"`mask_type` must be one of {list(MASK_TYPES)}. Received: "
+                             f"{self.mask_type!r}")
+        if len(self.mask_channels) != 3:
+            raise ValueError(f"`mask_channels` must be 3 channel numbers (face, eye, mouth). "
+                             f"Received: {self.mask_channels!r}")
+        if not isinstance(self.augmentation, AugmentationOptions):
+            raise TypeError("`augmentation` must be an AugmentationOptions")
+
+    @property
+    def eye_mask(self) -> bool:
+        return self.mask_channels[1] != -1
+
+    @property
+    def mouth_mask(self) -> bool:
+        return self.mask_channels[2] != -1
 
 
 @dataclass(frozen=True)
@@ -64,81 +158,118 @@ class _Layout:
     """How one side's faces are prepared: sizes, crop and which mask channels to store."""
 
     process_size: int
-    coverage_ratio: float
-    vertical_offset: float
-    face_mask: bool  # store the alpha mask (channel 3)
-    eye_mask: bool
-    mouth_mask: bool
-    mask_dilation: float
-    mask_blur_kernel: int
-    mask_threshold: int
+    options: FeederOptions
+    centering: str  # the options' centering, or "legacy" for legacy extracts
+    face_mask: bool  # store the face mask (channel 3)
 
     @property
     def channels(self) -> int:
-        return 3 + int(self.face_mask) + int(self.eye_mask) + int(self.mouth_mask)
+        return (3 + int(self.face_mask) + int(self.options.eye_mask)
+                + int(self.options.mouth_mask))
 
-    def crop_box(self, size: int) -> tuple[int, int, int]:
-        """``(top, left, crop size)`` of the coverage crop of a ``size`` pixel face."""
-        crop = int(size * self.coverage_ratio // 2) * 2
-        left = (size - crop) // 2
-        top = left + int(round(self.vertical_offset * size))
-        return top, left, crop
+    @property
+    def landmarks_needed(self) -> bool:
+        options = self.options
+        return options.eye_mask or options.mouth_mask or self.warp_landmarks
+
+    @property
+    def warp_landmarks(self) -> bool:
+        return self.options.warp_to_landmarks and not self.options.no_warp
 
 
-def _finish_mask(mask: np.ndarray, layout: _Layout) -> np.ndarray:
-    """Dilate (or erode), threshold and blur a uint8 face mask as ``[global.loss]`` says."""
-    size = mask.shape[0]
-    kernel = int(round(size * abs(layout.mask_dilation) / 100))
-    if kernel > 0:
+def _odd(value: int) -> int:
+    return value + 1 if value and value % 2 == 0 else value
+
+
+def _resize_mask(mask: np.ndarray, size: int, stored_size: int) -> np.ndarray:
+    """A mask to ``size``: INTER_CUBIC when the stored mask is smaller, else INTER_AREA."""
+    if mask.shape[0] == size:
+        return mask.reshape(size, size, 1)
+    interpolation = cv2.INTER_CUBIC if stored_size < size else cv2.INTER_AREA
+    return cv2.resize(mask, (size, size), interpolation=interpolation).reshape(size, size, 1)
+
+
+def _simple_mask(alpha: np.ndarray, layout: _Layout, left: int, top: int, side: int
+                 ) -> np.ndarray:
+    """The simple format's face mask: the alpha channel treated as a stored mask of the image's
+    size (dilation in % of it, the blur kernel scaled from 128 px), cropped and resized."""
+    options = layout.options
+    size = alpha.shape[0]
+    mask = alpha
+    kernel = int(round(size * abs(options.mask_dilation) / 100))
+    if options.mask_dilation and kernel > 0:
         element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
-        mask = (cv2.dilate if layout.mask_dilation > 0 else cv2.erode)(mask, element)
-    if layout.mask_threshold > 0:
-        threshold = layout.mask_threshold * 2.55
-        mask = np.where(mask < threshold, 0, np.where(mask > 255 - threshold, 255, mask))
-        mask = mask.astype("uint8")
-    if layout.mask_blur_kernel > 0:
-        kernel = _odd(layout.mask_blur_kernel)
-        mask = cv2.GaussianBlur(mask, (kernel, kernel), 0)
-    return mask
-
-
-def _landmark_mask(points: np.ndarray, parts: tuple[slice, ...], size: int) -> np.ndarray:
-    """Filled convex hulls of landmark ``parts``, dilated 2.5 % and blurred (kernel size//16)."""
-    mask = np.zeros((size, size), dtype="uint8")
-    for part in parts:
-        hull = cv2.convexHull(np.round(points[part]).astype("int32"))
-        cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA)
-    kernel = int(round(size * 0.025))
-    if kernel > 0:
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel)))
-    blur = _odd(max(1, size // 16))
+        mask = (cv2.dilate if options.mask_dilation > 0 else cv2.erode)(mask, element)
+    if options.mask_threshold:
+        limit = options.mask_threshold / 100 * 255
+        mask = mask.copy()
+        mask[mask < limit] = 0
+        mask[mask > 255 - limit] = 255
+    blur = _odd(int(round(options.mask_blur_kernel * size / 128)))
     if blur > 1:
         mask = cv2.GaussianBlur(mask, (blur, blur), 0)
-    return mask
+    return _resize_mask(crop_square(mask, left, top, side), layout.process_size, size)
 
 
-def _process(path: str, expected: int, layout: _Layout, landmarks: np.ndarray | None
-             ) -> tuple[np.ndarray | None, str]:
-    """Read and prepare one face: ``(array, "")``, or ``(None, why it cannot be used)``."""
+def _local_masks(points: np.ndarray | None, layout: _Layout) -> list[np.ndarray]:
+    out = []
+    for used, area in ((layout.options.eye_mask, "eye"), (layout.options.mouth_mask, "mouth")):
+        if used:
+            out.append(landmark_mask(points, area, layout.process_size))
+    return out
+
+
+def _process_simple(path: str, expected: int, layout: _Layout, landmarks: np.ndarray | None
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """Read and prepare one simple-format face: ``(array, landmarks in the crop, "")``, or
+    ``(None, None, why it cannot be used)``."""
     face, alpha, why = read_image(path)
     if face is None:
-        return None, why
+        return None, None, why
     if face.shape[:2] != (expected, expected):
-        return None, f"decoded as {face.shape[1]}x{face.shape[0]}, header disagrees"
+        return None, None, f"decoded as {face.shape[1]}x{face.shape[0]}, header disagrees"
     if layout.face_mask and alpha is None:
-        return None, _NO_ALPHA
-    top, left, crop = layout.crop_box(expected)
-    size = layout.process_size
-    channels = [resize_square(crop_square(face, left, top, crop), size)]
+        return None, None, _NO_ALPHA
+    options, size = layout.options, layout.process_size
+    # the image is taken as aligned at the training centering, with no pose offsets
+    side = get_centered_size(layout.centering, layout.centering, expected, options.coverage)
+    centre = get_adjusted_center(expected, np.zeros(2), np.zeros(2), layout.centering,
+                                 options.vertical_offset)
+    left, top = int(centre[0]) - side // 2, int(centre[1]) - side // 2
+    channels = [resize_square(crop_square(face, left, top, side), size)]
     if layout.face_mask:
-        mask = resize_square(crop_square(alpha, left, top, crop), size)
-        channels.append(_finish_mask(mask, layout)[..., None])
-    if layout.eye_mask or layout.mouth_mask:
-        points = (landmarks - np.array([left, top], dtype="float64")) * (size / crop)
-        for used, parts in ((layout.eye_mask, _EYES), (layout.mouth_mask, _MOUTH)):
-            if used:
-                channels.append(_landmark_mask(points, parts, size)[..., None])
-    return np.concatenate(channels, axis=-1), ""
+        channels.append(_simple_mask(alpha, layout, left, top, side))
+    points = None
+    if landmarks is not None:
+        points = (landmarks - np.array([left, top], dtype="float64")) * (size / side)
+        channels.extend(_local_masks(points, layout))
+    return np.concatenate(channels, axis=-1), points, ""
+
+
+def _process_faceswap(path: str, expected: int, layout: _Layout, detected: DetectedFace
+                      ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """Read and prepare one Faceswap-extracted face (its header already parsed)."""
+    face, _, why = read_image(path)
+    if face is None:
+        return None, None, why
+    if face.shape[:2] != (expected, expected):
+        return None, None, f"decoded as {face.shape[1]}x{face.shape[0]}, header disagrees"
+    options, size = layout.options, layout.process_size
+    aligned = AlignedFace(detected.landmarks_xy, layout.centering, size, options.coverage,
+                          options.vertical_offset, is_legacy=layout.centering == "legacy"
+                          and detected.is_legacy)
+    channels = [aligned.extract_face(face)]
+    if layout.face_mask:
+        mask: Mask = detected.mask[options.mask_type]
+        retrieved = mask.get_mask(options.mask_dilation, options.mask_threshold,
+                                  options.mask_blur_kernel, "gaussian", 1,
+                                  sub_crop=(aligned, layout.centering))
+        channels.append(_resize_mask(retrieved, size, mask.stored_size))
+    points = None
+    if layout.landmarks_needed and aligned.kind == "68":
+        points = aligned.crop_landmarks(expected)
+        channels.extend(_local_masks(points, layout))
+    return np.concatenate(channels, axis=-1), points, ""
 
 
 def _short_list(names: Sequence[str], limit: int = 10) -> str:
@@ -146,23 +277,45 @@ def _short_list(names: Sequence[str], limit: int = 10) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _is_points(entry: Any) -> bool:
+    return (isinstance(entry, list)
+            and all(isinstance(point, list) and len(point) == 2
+                    and all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                            for value in point) for point in entry))
+
+
 # --- one side's faces ---------------------------------------------------------------------------
 class _FaceSet:
-    """One side's prepared faces: a uint8 ``(N, process, process, channels)`` array."""
+    """One side's faces: scanned (headers and metadata) on creation, prepared by :meth:`load`
+    into a uint8 ``(N, process, process, channels)`` array."""
 
-    def __init__(self, side: str, paths: list[str], layout: _Layout, batch_size: int,
+    def __init__(self, side: str, paths: list[str], options: FeederOptions,
                  needs: dict[str, str], workers: int) -> None:
         self.side = side
-        self.layout = layout
+        self.options = options
         folders = sorted({str(Path(path).parent) for path in paths})
         self.where = f"side {side.upper()} ({_short_list(folders, 3)})"
         self._needs = needs
-        usable = self._check_headers(paths)
-        landmarks = self._landmarks(usable) if layout.eye_mask or layout.mouth_mask else {}
-        self.paths, self.faces = self._load(usable, landmarks, workers)
-        self._check_count(batch_size, len(paths))
-        logger.debug("Side %s: %s faces of %s px, %s channels", side, len(self.paths),
-                     layout.process_size, layout.channels)
+        self._workers = workers
+        self._listed = len(paths)
+        self._usable = self._check_headers(paths)
+        self.kind = "simple"
+        self.is_legacy = False
+        self._detected: dict[str, DetectedFace] = {}
+        if self._usable and self._has_metadata(self._usable[0][0]):
+            self.kind = "faceswap"
+            self._scan_metadata()
+        self.paths: list[str] = []
+        self.faces = np.zeros((0, 1, 1, 3), dtype="uint8")
+        self.landmarks: np.ndarray | None = None
+
+    @staticmethod
+    def _has_metadata(path: str) -> bool:
+        try:
+            meta = read_image_meta(path)
+        except MetadataError:
+            return True  # a damaged header: reported with the others by _scan_metadata
+        return isinstance(meta.get("itxt"), dict) and "alignments" in meta["itxt"]
 
     def _skip(self, reasons: dict[str, list[str]]) -> None:
         for reason, names in reasons.items():
@@ -207,6 +360,87 @@ class _FaceSet:
         self._skip(skipped)
         return sized
 
+    # --- Faceswap face sets --------------------------------------------------------------------
+    def _scan_metadata(self) -> None:
+        """Parse every face's header; check versions and the configured mask type."""
+        def work(path: str) -> DetectedFace | str:
+            try:
+                meta = read_image_meta(path).get("itxt")
+                if not isinstance(meta, dict) or "alignments" not in meta:
+                    return "no Faceswap metadata"
+                return DetectedFace.from_png_meta(meta, os.path.basename(path))
+            except MetadataError as err:
+                return str(err)
+
+        with ThreadPoolExecutor(max_workers=max(1, self._workers)) as pool:
+            results = list(pool.map(work, [path for path, _ in self._usable]))
+        bad = {os.path.basename(path): result
+               for (path, _), result in zip(self._usable, results, strict=True)
+               if isinstance(result, str)}
+        if bad:
+            missing = [name for name, why in bad.items() if why == "no Faceswap metadata"]
+            damaged = [f"{why}" for why in bad.values() if why != "no Faceswap metadata"]
+            details = []
+            if missing:
+                details.append(f"{len(missing)} carry no Faceswap metadata: "
+                               f"{_short_list(missing)}")
+            if damaged:
+                details.append(f"{len(damaged)} have unusable metadata: "
+                               + " ".join(damaged[:5]) + (" ..." if len(damaged) > 5 else ""))
+            raise FaceswapError(
+                f"{self.where} is a Faceswap face set, but {'; '.join(details)}. You can only "
+                "train on faces generated by Faceswap's extract process: re-extract these faces "
+                "or remove them from the folder.")
+        self._detected = {path: result for (path, _), result in zip(self._usable, results,
+                                                                      strict=True)}
+        legacy = [face.is_legacy for face in self._detected.values()]
+        if any(legacy) and not all(legacy):
+            raise FaceswapError(
+                "Mixing legacy and full head extracted facesets is not supported. The following "
+                f"folder contains a mix of extracted face types: {self.where}. "
+                f"({sum(legacy)} legacy (alignments version 1.0) and "
+                f"{len(legacy) - sum(legacy)} newer faces.)")
+        self.is_legacy = bool(legacy) and all(legacy)
+
+    def check_masks(self, face_mask: bool) -> None:
+        """Stop when the configured mask type is missing from some faces (Faceswap face sets),
+        or landmark data the options need is missing."""
+        if self.kind != "faceswap":
+            return
+        options = self.options
+        if face_mask:
+            missing = {path: sorted(face.mask) for path, face in self._detected.items()
+                       if options.mask_type not in face.mask}
+            if missing:
+                carried = collections.Counter(name for names in missing.values()
+                                              for name in names)
+                lines = [f"'{os.path.basename(path)}': "
+                         + (", ".join(names) if names else "no masks")
+                         for path, names in list(missing.items())[:10]]
+                raise FaceswapError(
+                    f"You have selected the mask type '{options.mask_type}' but "
+                    f"{len(missing)} of the {len(self._detected)} faces of {self.where} do not "
+                    "contain it. The faces and the masks they carry: " + "; ".join(lines)
+                    + (" ..." if len(missing) > 10 else "") + ". Masks carried by these faces: "
+                    + (", ".join(f"{name} ({count})" for name, count in sorted(carried.items()))
+                       or "none")
+                    + ". Choose a mask_type these faces carry in the [global.loss] section of "
+                    f"the training config, or add the mask with Faceswap's mask tool "
+                    f"({self._needs['face']}; or {self._needs['face_fix']}).")
+        layout_needs = options.eye_mask or options.mouth_mask or (
+            options.warp_to_landmarks and not options.no_warp)
+        if layout_needs:
+            not_68 = [os.path.basename(path) for path, face in self._detected.items()
+                      if face.landmarks_xy.shape != (68, 2)]
+            if not_68:
+                what = ("Eye/Mouth multiplier masks" if options.eye_mask or options.mouth_mask
+                        else "Warp-to-landmarks")
+                raise FaceswapError(
+                    f"{what} need 68 point facial landmarks, but {len(not_68)} face(s) of "
+                    f"{self.where} have other landmark data: {_short_list(not_68)}. In the "
+                    f"[global.loss] section of the training config {self._needs['landmarks']}, "
+                    "and do not use warp-to-landmarks (-M).")
+
     def _landmarks(self, usable: list[tuple[str, int]]) -> dict[str, np.ndarray]:
         """The 68-point landmarks of every usable image, from the folders' landmarks.json."""
         found: dict[str, np.ndarray] = {}
@@ -229,12 +463,13 @@ class _FaceSet:
                     "pixels).")
             found[path] = points
         if missing:
-            masks = " and ".join(name for name, used in (("eye", self.layout.eye_mask),
-                                                         ("mouth", self.layout.mouth_mask))
+            masks = " and ".join(name for name, used in (("eye", self.options.eye_mask),
+                                                         ("mouth", self.options.mouth_mask))
                                  if used)
             where = _short_list([str(folder / _LANDMARKS_FILE) for folder in files], 3)
+            what = f"{masks} masks" if masks else "warp-to-landmarks (-M)"
             raise FaceswapError(
-                f"Training needs {masks} masks, drawn from 68-point landmarks, but {len(missing)} "
+                f"Training needs {what}, drawn from 68-point landmarks, but {len(missing)} "
                 f"image(s) of {self.where} have no entry in {where}: {_short_list(missing)}. "
                 f"Add their landmarks to {_LANDMARKS_FILE} beside the images "
                 '({"<file name>": [[x, y], ... 68 points]}), or in the [global.loss] section of '
@@ -257,23 +492,32 @@ class _FaceSet:
                 "the file.")
         return data
 
-    def _load(self, usable: list[tuple[str, int]], landmarks: dict[str, np.ndarray],
-              workers: int) -> tuple[list[str], np.ndarray]:
+    # --- loading --------------------------------------------------------------------------------
+    def load(self, layout: _Layout, batch_size: int) -> None:
         """Decode and prepare the faces (in threads); skip the bad ones with a warning."""
-        layout = self.layout
+        self.layout = layout
+        usable = self._usable
+        if self.kind == "faceswap":
+            def work(item: tuple[str, int]) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+                return _process_faceswap(item[0], item[1], layout, self._detected[item[0]])
+        else:
+            landmarks = self._landmarks(usable) if layout.landmarks_needed else {}
+
+            def work(item: tuple[str, int]) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+                return _process_simple(item[0], item[1], layout, landmarks.get(item[0]))
+
         faces = np.empty((len(usable), layout.process_size, layout.process_size,
                           layout.channels), dtype="uint8")
-
-        def work(item: tuple[str, int]) -> tuple[np.ndarray | None, str]:
-            return _process(item[0], item[1], layout, landmarks.get(item[0]))
-
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        points = np.zeros((len(usable), 68, 2), dtype="float32")
+        with ThreadPoolExecutor(max_workers=max(1, self._workers)) as pool:
             results = list(pool.map(work, usable))
         skipped: dict[str, list[str]] = collections.defaultdict(list)
         no_alpha, kept = [], []
-        for (path, _), (face, reason) in zip(usable, results, strict=True):
+        for (path, _), (face, face_points, reason) in zip(usable, results, strict=True):
             if face is not None:
                 faces[len(kept)] = face
+                if face_points is not None:
+                    points[len(kept)] = face_points
                 kept.append(path)
             elif reason == _NO_ALPHA:
                 no_alpha.append(os.path.basename(path))
@@ -287,10 +531,15 @@ class _FaceSet:
                 f"alpha channel: {_short_list(no_alpha)}. Save the faces as 4-channel PNGs with "
                 "the mask in the alpha channel, or in the [global.loss] section of the training "
                 f"config {self._needs['face_fix']}.")
-        return kept, faces[:len(kept)]
+        self.paths, self.faces = kept, faces[:len(kept)]
+        self.landmarks = points[:len(kept)] if layout.warp_landmarks else None
+        self._check_count(batch_size)
+        self._detected = {}  # the headers are not needed any more
+        logger.debug("Side %s (%s): %s faces of %s px, %s channels", self.side, self.kind,
+                     len(self.paths), layout.process_size, layout.channels)
 
-    def _check_count(self, batch_size: int, listed: int) -> None:
-        count = len(self.paths)
+    def _check_count(self, batch_size: int) -> None:
+        count, listed = len(self.paths), self._listed
         if count >= batch_size:
             return
         skipped = (f" ({listed - count} of the {listed} listed were skipped, see the warnings)"
@@ -299,13 +548,6 @@ class _FaceSet:
             f"{self.where} has {count} usable training image(s){skipped}, fewer than the batch "
             f"size of {batch_size}. Add more faces or lower the batch size to at most "
             f"{max(count, 1)}.")
-
-
-def _is_points(entry: Any) -> bool:
-    return (isinstance(entry, list)
-            and all(isinstance(point, list) and len(point) == 2
-                    and all(isinstance(value, (int, float)) and not isinstance(value, bool)
-                            for value in point) for point in entry))
 
 
 # --- the feeder ---------------------------------------------------------------------------------
@@ -320,18 +562,20 @@ class _Output:
 class Feeder:
     """Training batches and preview faces for both sides of a model.
 
-    Every face is read once, cropped to the model's coverage (a centred square of
-    ``(size * coverage_ratio // 2) * 2`` pixels, moved down by ``vertical_offset`` percent of
-    the size), resized to the processing size (the largest input or output of the model;
-    INTER_AREA to shrink, INTER_CUBIC to enlarge) and kept in memory as uint8 with the masks the
-    loss configuration needs. Each batch is then drawn from shuffled epochs of each side and
-    augmented (:class:`~lib.training.augmentation.ImageAugmentation`): colour, rotation/zoom/
-    shift, flip, colour order, targets resized to each output, inputs warped and resized.
+    Every face is read once, cut out at the options' centering, coverage and vertical offset
+    (Faceswap face sets: from the head-centred extract by the face's stored landmarks and pose,
+    as Faceswap does; the simple format: a square of ``2 * rint(size * coverage / 2)`` pixels,
+    its centre moved up by ``vertical_offset`` times the core face size of the centering),
+    resized to the processing size (the largest input or output of the model) and kept in memory
+    as uint8 with the masks the loss needs. Each batch is then drawn from shuffled epochs of
+    each side and augmented (:class:`~lib.training.augmentation.ImageAugmentation`): colour,
+    rotation/zoom/shift, flip, colour order, targets resized to each output, inputs warped
+    (randomly, or to the landmarks of a similar face of the other side) and resized.
 
     Batches are made by background threads (started here; stop them with :meth:`close` or a
-    ``with`` block) into a bounded queue. With a ``seed``, batch ``k``
-    uses generators seeded from ``(seed, k)`` and batches are delivered in order, so the
-    sequence of batches is the same whatever the number of workers.
+    ``with`` block) into a bounded queue. With a ``seed``, batch ``k`` uses generators seeded
+    from ``(seed, k)`` and batches are delivered in order, so the sequence of batches is the
+    same whatever the number of workers.
 
     Parameters
     ----------
@@ -339,15 +583,14 @@ class Feeder:
         ``{"a": side A images, "b": side B images}``: each a list of image paths, or a folder
         (read with :func:`get_image_paths`).
     model
-        The built model plugin (:class:`~plugins.train.model._base.ModelBase`): its model's
-        input and output shapes, ``coverage_ratio`` and ``color_order`` are used.
+        The built model plugin: its Keras model's input and output shapes and its
+        ``color_order`` are used.
     batch_size
         Faces per side in a batch.
+    options
+        The :class:`FeederOptions` (built from the training config by the application).
     seed
         Seed for the order and augmentation of every batch; ``None`` for a random one.
-    no_warp, no_flip, no_augment_color
-        Switch off the random warp of the inputs, the random flip, the colour augmentation
-        (the ``--no-warp``, ``--no-flip``, ``--no-augment-color`` options).
     workers
         Background threads making batches; ``None`` for ``min(4, os.cpu_count())``; ``0`` to
         make each batch in :meth:`get_batch` itself.
@@ -356,40 +599,44 @@ class Feeder:
     ------
     lib.errors.FaceswapError
         For unusable data: a missing folder or one without images, fewer usable images than
-        the batch size, masks the configuration needs but the data lacks (the message says
-        what to change in ``[global.loss]``).
+        the batch size, masks or landmarks the options need but the data lacks (the message
+        names the files, what they carry and what to change), faces of a Faceswap set without
+        usable metadata, legacy and newer extracts mixed on one side.
 
     Notes
     -----
     The face target of an output carries the 3 colour channels then the mask channels in the
-    order :meth:`plugins.train.model._base.settings.Loss.mask_channels` gives (face, eye,
-    mouth; only those in use). A 1-channel (learned mask) output's target is the face mask.
-    The face mask is needed when ``penalized_mask_loss`` or ``learn_mask`` is on or the model
-    has a mask output; eye and mouth masks when ``penalized_mask_loss`` is on and their
-    multiplier is above 1.
+    order of ``options.mask_channels`` (face, eye, mouth; only those in use). A 1-channel
+    (learned mask) output's target is the face mask. The face mask is needed when
+    ``penalized_mask_loss`` or ``learn_mask`` is on or the model has a mask output.
 
-    Faceswap compat: Faceswap crops by the alignment data stored in its PNG headers (centering
-    ``face``/``head``/``legacy``); without it we crop the centre, as api_spec §8 allows for a
-    stand-alone port; ``vertical_offset`` moves that crop down by its percentage of the image
-    size (parts outside the image are black). The mask options (``mask_dilation``,
-    ``mask_threshold``, ``mask_blur_kernel``) are applied at the processing size, after the crop.
+    When either side is a legacy (version 1.0) Faceswap extract, the centering becomes
+    ``legacy`` for both sides with a warning, as in Faceswap. Faceswap compat: Faceswap then
+    keeps sub-cropping stored masks to the configured centering (spec §9 Q6); we crop them to
+    ``legacy`` too, so mask and face agree. Eye/mouth masks and warp-to-landmarks use the
+    landmarks mapped into the training crop, not Faceswap's frame-path landmarks (Q1, Q2).
 
     Faceswap compat: with ``learn_mask`` on and ``penalized_mask_loss`` off, Faceswap's face
     targets still carry the mask as a 4th channel, unused by the loss; ours carry only the
-    channels the loss reads. ``warp_to_landmarks`` is not implemented.
+    channels the loss reads. Faceswap stops on a side with images of different sizes; we train
+    on the most common size and skip the others with a warning.
 
     Examples
     --------
-    >>> with Feeder({"a": "faces_a", "b": "faces_b"}, model, 16, seed=1) as feeder:
+    >>> options = FeederOptions(centering="face", coverage=0.875, mask_type="components")
+    >>> with Feeder({"a": "faces_a", "b": "faces_b"}, model, 16, options, seed=1) as feeder:
     ...     inputs, targets = feeder.get_batch()
     """
 
     def __init__(self, images: dict[str, list[str] | str | Path], model: Any, batch_size: int,
-                 seed: int | None = None, no_warp: bool = False, no_flip: bool = False,
-                 no_augment_color: bool = False, workers: int | None = None) -> None:
+                 options: FeederOptions, seed: int | None = None,
+                 workers: int | None = None) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+        if not isinstance(options, FeederOptions):
+            raise TypeError(f"`options` must be a FeederOptions. Received: "
+                            f"{type(options).__name__}")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                     or workers < 0):
             raise ValueError(f"`workers` must be None or an integer >= 0. Received: {workers!r}")
@@ -400,8 +647,8 @@ class Feeder:
             raise ValueError("`images` must be a dict with the keys 'a' and 'b'. Received: "
                              f"{sorted(images) if isinstance(images, dict) else type(images)}")
         self.batch_size = int(batch_size)
+        self.options = options
         self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
-        self.no_warp, self.no_flip, self.no_augment_color = no_warp, no_flip, no_augment_color
         self._seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy)
         self._color_order = getattr(model, "color_order", "bgr")
         if self._color_order not in ("bgr", "rgb"):
@@ -417,9 +664,16 @@ class Feeder:
             if not paths:
                 raise FaceswapError(f"No training images were given for side {side.upper()}. "
                                     "Give a folder of aligned faces for each side.")
-            self._faces[side] = _FaceSet(side, paths, self._layout, self.batch_size, needs,
-                                         max(1, self.workers))
-        self._augment = ImageAugmentation(self.batch_size, self._process_size)
+            self._faces[side] = _FaceSet(side, paths, options, needs, max(1, self.workers))
+        self.centering = self._centering()
+        self._layout = _Layout(self._process_size, options, self.centering, self._face_mask)
+        for faces in self._faces.values():
+            faces.check_masks(self._face_mask)
+        for faces in self._faces.values():
+            faces.load(self._layout, self.batch_size)
+        self._matches = self._closest_matches() if self._layout.warp_landmarks else None
+        self._augment = ImageAugmentation(self.batch_size, self._process_size,
+                                          options.augmentation)
         # batch production
         self._lock = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -430,15 +684,12 @@ class Feeder:
         self._epochs: dict[tuple[int, int], np.ndarray] = {}
         self._start()
         logger.debug("Feeder: batch size %s, %s workers, process size %s, outputs %s, "
-                     "mask channels %s", self.batch_size, self.workers, self._process_size,
-                     self._outputs, self._mask_channels)
+                     "options %s", self.batch_size, self.workers, self._process_size,
+                     self._outputs, options)
 
     # --- set-up ------------------------------------------------------------------------------
     def _read_model(self, model: Any) -> None:
-        """Sizes from the model's inputs and outputs, and the face layout from the config."""
-        from plugins.train import train_config as cfg  # noqa: PLC0415 - see augmentation.py
-        from plugins.train.model._base.settings import Loss  # noqa: PLC0415
-
+        """Sizes from the model's inputs and outputs."""
         network = model.model
         inputs = [tuple(tensor.shape) for tensor in network.inputs]
         outputs = [tuple(tensor.shape) for tensor in network.outputs]
@@ -455,38 +706,70 @@ class Feeder:
         self._outputs = [[_Output(shape[1], shape[-1] == 1) for shape in side]
                          for side in (outputs[:half], outputs[half:])]
         self._process_size = max(shape[1] for shape in inputs + outputs)
-        self._mask_channels = Loss.mask_channels()
-        self._learn_mask = bool(cfg.Loss.learn_mask())
-        self._penalized = bool(cfg.Loss.penalized_mask_loss())
+        options = self.options
         self._has_mask_output = any(out.is_mask for side in self._outputs for out in side)
-        _, eye, mouth = self._mask_channels
-        self._layout = _Layout(
-            process_size=self._process_size,
-            coverage_ratio=float(model.coverage_ratio),
-            vertical_offset=cfg.vertical_offset() / 100,
-            face_mask=self._penalized or self._learn_mask or self._has_mask_output,
-            eye_mask=eye != -1, mouth_mask=mouth != -1,
-            mask_dilation=float(cfg.Loss.mask_dilation()),
-            mask_blur_kernel=int(cfg.Loss.mask_blur_kernel()),
-            mask_threshold=int(cfg.Loss.mask_threshold()))
+        self._face_mask = (options.penalized_mask_loss or options.learn_mask
+                           or self._has_mask_output)
         # channels of the stored faces that a face target carries
         self._target_channels = [0, 1, 2] + list(range(3, 3 + sum(
-            channel != -1 for channel in self._mask_channels)))
+            channel != -1 for channel in options.mask_channels)))
 
     def _mask_needs(self) -> dict[str, str]:
         """Why the masks are needed and what to change: for the error messages."""
-        reasons = [text for used, text in ((self._penalized, "penalized_mask_loss is on"),
-                                           (self._learn_mask, "learn_mask is on"),
-                                           (self._has_mask_output and not self._learn_mask,
-                                            "the model has mask outputs")) if used]
+        options = self.options
+        reasons = [text for used, text in (
+            (options.penalized_mask_loss, "penalized_mask_loss is on"),
+            (options.learn_mask, "learn_mask is on"),
+            (self._has_mask_output and not options.learn_mask, "the model has mask outputs"))
+            if used]
         fix = "set penalized_mask_loss and learn_mask to False"
-        if self._has_mask_output and not self._learn_mask:
+        if self._has_mask_output and not options.learn_mask:
             fix += " (a model with mask outputs always needs the mask)"
-        _, eye, mouth = self._mask_channels
         landmark_fix = " and ".join(text for used, text in (
-            (eye != -1, "set eye_multiplier to 1"), (mouth != -1, "set mouth_multiplier to 1"))
-            if used) + " (or penalized_mask_loss to False)"
+            (options.eye_mask, "set eye_multiplier to 1"),
+            (options.mouth_mask, "set mouth_multiplier to 1")) if used)
+        landmark_fix = (landmark_fix + " (or penalized_mask_loss to False)" if landmark_fix
+                        else "nothing needs changing")
         return {"face": ", ".join(reasons), "face_fix": fix, "landmarks": landmark_fix}
+
+    def _centering(self) -> str:
+        """The options' centering, or ``legacy`` (with a warning) for legacy extracts."""
+        centering = self.options.centering
+        legacy = [faces.where for faces in self._faces.values() if faces.is_legacy]
+        if legacy and centering != "legacy":
+            logger.warning("You are using legacy extracted faces (%s) but have selected '%s' "
+                           "centering which is incompatible. Switching centering to 'legacy'",
+                           " and ".join(legacy), centering)
+            return "legacy"
+        if self._face_mask and self.options.mask_type == "none" and any(
+                faces.kind == "faceswap" for faces in self._faces.values()):
+            raise FaceswapError(
+                f"Training needs a face mask ({self._needs_text()}) but mask_type is 'none'. "
+                "Choose the stored mask to train with (mask_type in the [global.loss] section "
+                "of the training config), or set penalized_mask_loss and learn_mask to False.")
+        return centering
+
+    def _needs_text(self) -> str:
+        return self._mask_needs()["face"]
+
+    def _closest_matches(self) -> dict[str, np.ndarray]:
+        """Warp-to-landmarks: for each face, the indices of the 10 faces of the other side
+        whose landmarks (in the training crop) are closest (mean squared distance)."""
+        matches = {}
+        for side, other in (("a", "b"), ("b", "a")):
+            mine = self._faces[side].landmarks.reshape(-1, 136).astype("float64")
+            theirs = self._faces[other].landmarks.reshape(-1, 136).astype("float64")
+            count = min(_MATCHES, len(theirs))
+            found = np.empty((len(mine), count), dtype="int64")
+            for start in range(0, len(mine), 256):
+                block = mine[start:start + 256]
+                distance = (np.sum(block ** 2, axis=1)[:, None] + np.sum(theirs ** 2, axis=1)
+                            - 2 * block @ theirs.T) / 136
+                nearest = np.argpartition(distance, count - 1, axis=1)[:, :count]
+                order = np.take_along_axis(distance, nearest, axis=1).argsort(axis=1)
+                found[start:start + 256] = np.take_along_axis(nearest, order, axis=1)
+            matches[side] = found
+        return matches
 
     # --- public --------------------------------------------------------------------------------
     @property
@@ -647,12 +930,14 @@ class Feeder:
                    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """One side's input ``(B, I, I, 3)`` and targets, float32 in [0, 1]."""
         rng = np.random.default_rng([self._seed, 1, batch_number, side_index])
-        faces = self._faces[_SIDES[side_index]].faces
-        batch = faces[self._indices(side_index, batch_number)]  # a copy (fancy indexing)
-        if not self.no_augment_color:
+        side = _SIDES[side_index]
+        indices = self._indices(side_index, batch_number)
+        batch = self._faces[side].faces[indices]  # a copy (fancy indexing)
+        options = self.options
+        if not options.no_augment_color:
             self._augment.color_adjust(batch, rng)
         self._augment.transform(batch, rng)
-        if not self.no_flip:
+        if not options.no_flip:
             self._augment.random_flip(batch, rng)
         if self._color_order == "rgb":
             batch[..., :3] = batch[..., 2::-1].copy()
@@ -661,7 +946,15 @@ class Feeder:
             channels = [3] if output.is_mask else self._target_channels
             resized = self._resize_batch(batch, output.size)
             targets.append(resized[..., channels].astype("float32") / 255.0)
-        warped = batch[..., :3] if self.no_warp else self._augment.warp(batch, rng)
+        if options.no_warp:
+            warped = batch[..., :3]
+        elif self._matches is not None:
+            other = self._faces[_SIDES[1 - side_index]].landmarks
+            warped = self._augment.warp_to_landmarks(
+                batch, self._faces[side].landmarks[indices],
+                other[self._matches[side][indices]], rng)
+        else:
+            warped = self._augment.warp(batch, rng)
         feed = self._resize_batch(np.ascontiguousarray(warped), self._input_sizes[side_index])
         return feed.astype("float32") / 255.0, targets
 

@@ -14,11 +14,15 @@ import numpy as np
 
 from lib.errors import FaceswapError
 from lib.model.backup_restore import Backup
+from lib.training.augmentation import AugmentationOptions
+from lib.training.generator import FeederOptions
 from lib.training.tensorboard import EventWriter
 from lib.utils import get_module_objects
 from plugins.train.trainer import _display
 
 if TYPE_CHECKING:
+    import argparse
+
     from lib.training.generator import Feeder
     from plugins.train.trainer._base import TrainerBase
 
@@ -233,6 +237,53 @@ class Trainer:
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
+
+
+def feeder_options(model: Any = None, args: argparse.Namespace | None = None,
+                   **changes: Any) -> FeederOptions:
+    """The feeder's options from the training config (as loaded now) and the command line.
+
+    Parameters
+    ----------
+    model
+        The model plugin: its ``coverage_ratio`` is used when given (else ``coverage`` of the
+        config).
+    args
+        The ``train`` command's arguments: ``warp_to_landmarks`` (``-M``), ``no_flip``
+        (``-P``), ``no_warp`` (``-W``) and ``no_augment_color`` (``-c``) are read from it when
+        present (all default to False).
+    changes
+        Fields of :class:`~lib.training.generator.FeederOptions` to set instead (tests, tools).
+
+    Returns
+    -------
+    The frozen options value :class:`~lib.training.generator.Feeder` takes.
+    """
+    from plugins.train import train_config as cfg
+    from plugins.train.model._base.settings import Loss
+    from plugins.train.trainer import trainer_config as tcfg
+
+    loss = cfg.Loss
+    coverage = (float(model.coverage_ratio) if model is not None
+                and hasattr(model, "coverage_ratio") else cfg.coverage() / 100)
+    augmentation = AugmentationOptions(**{
+        name: getattr(tcfg, name)() for name in (
+            "zoom_amount", "rotation_range", "shift_range", "flip_chance", "color_lightness",
+            "color_ab", "color_clahe_chance", "color_clahe_max_size")})
+    values: dict[str, Any] = {
+        "centering": cfg.centering(), "coverage": coverage,
+        "vertical_offset": cfg.vertical_offset() / 100, "mask_type": loss.mask_type(),
+        "mask_blur_kernel": int(loss.mask_blur_kernel()),
+        "mask_threshold": int(loss.mask_threshold()),
+        "mask_dilation": float(loss.mask_dilation()),
+        "mask_channels": tuple(Loss.mask_channels()),
+        "learn_mask": bool(loss.learn_mask()),
+        "penalized_mask_loss": bool(loss.penalized_mask_loss()),
+        "augmentation": augmentation}
+    for name in ("warp_to_landmarks", "no_flip", "no_warp", "no_augment_color"):
+        values[name] = bool(getattr(args, name, False)) if args is not None else False
+    values.update(changes)
+    return FeederOptions(**values)
 
 
 def preview_count() -> int:

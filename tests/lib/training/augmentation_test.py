@@ -8,16 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from lib.training.augmentation import ImageAugmentation
-from plugins.train import train_config as cfg
-from plugins.train.trainer import trainer_config as tcfg
+from lib.training.augmentation import AugmentationOptions, ImageAugmentation
 
 
-def _options(**values: int) -> None:
-    """Set ``trainer.augmentation`` options (conftest resets them after each test)."""
-    cfg.get_config()  # names the option objects so they accept set()
-    for name, value in values.items():
-        getattr(tcfg, name).set(value)
+def _options(**values: int) -> AugmentationOptions:
+    """Faceswap's default augmentation options with ``values`` changed."""
+    return AugmentationOptions(**values)
 
 
 def _batch(count: int, size: int, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -31,12 +27,12 @@ def _batch(count: int, size: int, channels: int = 3, seed: int = 0) -> np.ndarra
 # --- colour --------------------------------------------------------------------------------------
 @pytest.mark.smoke
 def test_color_adjust_lab_shift_hand_computed() -> None:
-    _options(color_lightness=30, color_ab=8, color_clahe_chance=0)
+    options = _options(color_lightness=30, color_ab=8, color_clahe_chance=0)
     batch = np.zeros((2, 8, 8, 3), dtype=np.uint8)
     batch[0] = (40, 120, 200)  # BGR
     batch[1] = (200, 60, 30)
     original = batch.copy()
-    result = ImageAugmentation(2, 8).color_adjust(batch, np.random.default_rng(7))
+    result = ImageAugmentation(2, 8, options).color_adjust(batch, np.random.default_rng(7))
     assert result is batch
 
     replay = np.random.default_rng(7)
@@ -57,8 +53,8 @@ def test_color_adjust_lab_shift_hand_computed() -> None:
 
 def test_color_adjust_lightness_of_a_grey_image() -> None:
     # A grey of L = 100 (OpenCV's 8-bit scale): u >= 0 gives 100 + 155 * u, u < 0 100 * (1 + u)
-    _options(color_lightness=75, color_ab=0, color_clahe_chance=0)
-    augment = ImageAugmentation(1, 4)
+    options = _options(color_lightness=75, color_ab=0, color_clahe_chance=0)
+    augment = ImageAugmentation(1, 4, options)
     grey = cv2.cvtColor(np.array([[[100, 128, 128]]], dtype=np.uint8), cv2.COLOR_LAB2BGR)
     image = np.broadcast_to(grey, (1, 4, 4, 3)).copy()
     assert int(cv2.cvtColor(image[0, :1, :1], cv2.COLOR_BGR2LAB)[0, 0, 0]) == 100
@@ -77,12 +73,13 @@ def test_color_adjust_lightness_of_a_grey_image() -> None:
 
 def test_color_adjust_clahe_on_first_image_only() -> None:
     # Faceswap's quirk skipped CLAHE when only image 0 was drawn; we apply it.
-    _options(color_lightness=0, color_ab=0, color_clahe_chance=75, color_clahe_max_size=4)
+    options = _options(color_lightness=0, color_ab=0, color_clahe_chance=75,
+                       color_clahe_max_size=4)
     batch = _batch(1, 64, seed=3)
     batch[0, :32] //= 3  # dark top half: CLAHE changes it visibly
     original = batch.copy()
     seed = next(seed for seed in range(100) if np.random.default_rng(seed).random(1)[0] < 0.75)
-    ImageAugmentation(1, 64).color_adjust(batch, np.random.default_rng(seed))
+    ImageAugmentation(1, 64, options).color_adjust(batch, np.random.default_rng(seed))
 
     replay = np.random.default_rng(seed)
     replay.random(1)
@@ -95,10 +92,10 @@ def test_color_adjust_clahe_on_first_image_only() -> None:
 
 
 def test_color_adjust_keeps_masks() -> None:
-    _options(color_clahe_chance=50)
+    options = _options(color_clahe_chance=50)
     batch = _batch(3, 16, channels=5)
     original = batch.copy()
-    ImageAugmentation(3, 16).color_adjust(batch, np.random.default_rng(1))
+    ImageAugmentation(3, 16, options).color_adjust(batch, np.random.default_rng(1))
     np.testing.assert_array_equal(batch[..., 3:], original[..., 3:])
     assert not np.array_equal(batch[..., :3], original[..., :3])
 
@@ -114,10 +111,10 @@ def _affine(angle: float, scale: float, centre: float, shift: np.ndarray) -> np.
 
 @pytest.mark.smoke
 def test_transform_matches_affine_reference() -> None:
-    _options(rotation_range=20, zoom_amount=10, shift_range=10)
+    options = _options(rotation_range=20, zoom_amount=10, shift_range=10)
     batch = _batch(3, 32, channels=5)
     original = batch.copy()
-    result = ImageAugmentation(3, 32).transform(batch, np.random.default_rng(11))
+    result = ImageAugmentation(3, 32, options).transform(batch, np.random.default_rng(11))
     assert result is batch
 
     replay = np.random.default_rng(11)
@@ -133,19 +130,19 @@ def test_transform_matches_affine_reference() -> None:
 
 
 def test_transform_without_ranges_is_identity() -> None:
-    _options(rotation_range=0, zoom_amount=0, shift_range=0)
+    options = _options(rotation_range=0, zoom_amount=0, shift_range=0)
     batch = _batch(2, 16, channels=4)
     original = batch.copy()
-    ImageAugmentation(2, 16).transform(batch, np.random.default_rng(0))
+    ImageAugmentation(2, 16, options).transform(batch, np.random.default_rng(0))
     np.testing.assert_array_equal(batch, original)
 
 
 # --- flip ----------------------------------------------------------------------------------------
 def test_random_flip_honours_flip_chance() -> None:
-    _options(flip_chance=75)
+    options = _options(flip_chance=75)
     batch = _batch(400, 8, channels=4)
     original = batch.copy()
-    ImageAugmentation(400, 8).random_flip(batch, np.random.default_rng(5))
+    ImageAugmentation(400, 8, options).random_flip(batch, np.random.default_rng(5))
     flipped = np.random.default_rng(5).random(400) < 0.75
     np.testing.assert_array_equal(batch[flipped], original[flipped][:, :, ::-1])
     np.testing.assert_array_equal(batch[~flipped], original[~flipped])
@@ -153,10 +150,10 @@ def test_random_flip_honours_flip_chance() -> None:
 
 
 def test_random_flip_chance_zero_never_flips() -> None:
-    _options(flip_chance=0)
+    options = _options(flip_chance=0)
     batch = _batch(50, 8)
     original = batch.copy()
-    ImageAugmentation(50, 8).random_flip(batch, np.random.default_rng(5))
+    ImageAugmentation(50, 8, options).random_flip(batch, np.random.default_rng(5))
     np.testing.assert_array_equal(batch, original)
 
 
@@ -222,6 +219,10 @@ def test_seed_reproduces_every_method() -> None:
 
 
 def test_invalid_arguments() -> None:
+    with pytest.raises(TypeError, match="AugmentationOptions"):
+        ImageAugmentation(2, 32, {"flip_chance": 0})
+    with pytest.raises(ValueError, match="flip_chance"):
+        AugmentationOptions(flip_chance=-1)
     with pytest.raises(ValueError, match="batch_size"):
         ImageAugmentation(0, 32)
     with pytest.raises(ValueError, match="processing_size"):

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from lib.errors import FaceswapError
-from lib.training.generator import Feeder, get_image_paths
+from lib.training.generator import Feeder, FeederOptions, get_image_paths
 from plugins.train import train_config as cfg
 from plugins.train.trainer import trainer_config as tcfg
+from plugins.train.training import feeder_options
 from tests.plugins.train.model.plugin_helpers import installed_plugins, make_plugin
 
 NO_AUGMENT = {"rotation_range": 0, "zoom_amount": 0, "shift_range": 0}
@@ -103,9 +104,11 @@ def fixture_tiny(tmp_path: Path) -> Iterator[Callable[..., Any]]:
         yield make
 
 
-def _feeder(folders: dict[str, Path], model: Any, batch_size: int = 4, **kwargs: Any) -> Feeder:
+def _feeder(folders: dict[str, Path], model: Any, batch_size: int = 4, seed: int | None = None,
+            workers: int | None = None, **changes: Any) -> Feeder:
+    """A feeder with the options of the training config as set now (``changes`` on top)."""
     return Feeder({side: str(folder) for side, folder in folders.items()}, model, batch_size,
-                  **kwargs)
+                  feeder_options(model, **changes), seed=seed, workers=workers)
 
 
 def _sides(tmp_path: Path, count: int = 4, **kwargs: Any) -> dict[str, Path]:
@@ -188,26 +191,29 @@ def test_mask_options_applied(tmp_path: Path) -> None:
     with _feeder({"a": tmp_path / "a", "b": tmp_path / "b"}, _fake_model(), 1, no_warp=True,
                  no_flip=True, no_augment_color=True, workers=0) as feeder:
         _, targets = feeder.get_batch()
-    alpha = cv2.resize(images[0][..., 3], (32, 32), interpolation=cv2.INTER_AREA)
-    # dilation 5 % of 32 px: a round(1.6) = 2 px elliptic kernel
-    alpha = cv2.dilate(alpha, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2, 2)))
+    # Faceswap's order on the mask at its own size (64 px), then the crop is resized to 32:
+    # dilation 5 % of 64 px: a round(3.2) = 3 px elliptic kernel
+    alpha = cv2.dilate(images[0][..., 3], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
     alpha = np.where(alpha < 25.5, 0, np.where(alpha > 229.5, 255, alpha)).astype(np.uint8)
-    expected = cv2.GaussianBlur(alpha, (5, 5), 0)  # kernel 4 rounds up to odd 5
+    # the blur kernel is in pixels at 128 px: 4 -> round(4 * 64 / 128) = 2 -> odd 3
+    alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
+    expected = cv2.resize(alpha, (32, 32), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(np.round(targets[0][0, 0, ..., 3] * 255), expected)
 
 
-def test_vertical_offset_moves_the_crop_down(tmp_path: Path) -> None:
+def test_vertical_offset_moves_the_face_down(tmp_path: Path) -> None:
     _set(tcfg, **NO_AUGMENT)
     _masks_off()
-    cfg.vertical_offset.set(10)  # the crop moves down 10 % of the image size
+    cfg.vertical_offset.set(10)  # Faceswap: positive moves the face down (the crop centre up)
     images = _write_side(tmp_path / "a", 1, size=32, alpha=False, landmarks=False)
     _write_side(tmp_path / "b", 1, size=32, seed=1, alpha=False, landmarks=False)
     with _feeder({"a": tmp_path / "a", "b": tmp_path / "b"}, _fake_model(), 1, no_warp=True,
                  no_flip=True, no_augment_color=True, workers=0) as feeder:
         _, targets = feeder.get_batch()
     face = np.round(targets[0][0, 0] * 255)
-    np.testing.assert_array_equal(face[:29], images[0][3:])  # round(0.1 * 32) = 3 px
-    np.testing.assert_array_equal(face[29:], 0)  # below the image: black
+    # by 0.1 x the face-centred core (32 * 0.5 = 16 px): rint(16 - 1.6) = 14, so 2 px
+    np.testing.assert_array_equal(face[2:], images[0][:30])
+    np.testing.assert_array_equal(face[:2], 0)  # above the image: black
 
 
 def test_warp_changes_inputs_not_targets(tmp_path: Path) -> None:
@@ -360,9 +366,10 @@ def test_get_image_paths(tmp_path: Path) -> None:
 def test_missing_folder_through_feeder(tmp_path: Path) -> None:
     _write_side(tmp_path / "a", 2)
     with pytest.raises(FaceswapError, match="'.*missing' does not exist"):
-        Feeder({"a": str(tmp_path / "a"), "b": str(tmp_path / "missing")}, _fake_model(), 2)
+        Feeder({"a": str(tmp_path / "a"), "b": str(tmp_path / "missing")}, _fake_model(), 2,
+               FeederOptions())
     with pytest.raises(FaceswapError, match="No training images were given for side B"):
-        Feeder({"a": str(tmp_path / "a"), "b": []}, _fake_model(), 2)
+        Feeder({"a": str(tmp_path / "a"), "b": []}, _fake_model(), 2, FeederOptions())
 
 
 def test_fewer_images_than_batch_size(tmp_path: Path) -> None:
@@ -477,11 +484,18 @@ def test_bad_landmarks_file(tmp_path: Path) -> None:
 
 def test_invalid_arguments(tmp_path: Path) -> None:
     folders = {"a": str(tmp_path), "b": str(tmp_path)}
+    options = FeederOptions()
     with pytest.raises(ValueError, match="batch_size"):
-        Feeder(folders, _fake_model(), 0)
+        Feeder(folders, _fake_model(), 0, options)
     with pytest.raises(ValueError, match="workers"):
-        Feeder(folders, _fake_model(), 2, workers=-1)
+        Feeder(folders, _fake_model(), 2, options, workers=-1)
     with pytest.raises(ValueError, match="'a' and 'b'"):
-        Feeder({"a": str(tmp_path)}, _fake_model(), 2)
+        Feeder({"a": str(tmp_path)}, _fake_model(), 2, options)
     with pytest.raises(ValueError, match="color_order"):
-        Feeder(folders, _fake_model(color_order="bgra"), 2)
+        Feeder(folders, _fake_model(color_order="bgra"), 2, options)
+    with pytest.raises(TypeError, match="FeederOptions"):
+        Feeder(folders, _fake_model(), 2, {"centering": "face"})
+    for bad in ({"centering": "chin"}, {"coverage": 1.5}, {"mask_type": "hull"},
+                {"vertical_offset": 10}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FeederOptions(**bad)
