@@ -1,0 +1,325 @@
+"""Convert whole frames: for each face, crop it at the model's alignment, predict the swap (in
+batches across faces and frames), blend it through the mask, adjust its colour and warp it back
+into the frame (faceswap_data.md §6.2).
+
+The alignment of each face comes from :mod:`lib.align` (the same geometry as training):
+
+* ``matrix``: frame pixels -> the aligned face at the model's **output** size,
+  ``AlignedFace(landmarks, centering, output_size, coverage).adjusted_matrix()``;
+* ``feed_matrix``: the same at the model's **input** size (when the sizes differ);
+* ``mask``: the stored mask at the model's centering and coverage,
+  ``Mask.from_dict(entry).get_mask(**blend.stored_mask_options(), sub_crop=(face, centering))``
+  (``None`` for mask types ``none`` and ``predicted``).
+
+:func:`faces_from_alignments` builds them from an alignments file's face dicts.
+
+Only the part of the frame that a face can reach is processed, and every pixel outside it is
+copied, byte for byte: frames without faces, and the pixels around the faces, come out exactly
+as they went in.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from lib.align.aligned_face import AlignedFace, get_matrix_scaling
+from lib.align.aligned_mask import Mask
+from lib.errors import FaceswapError
+from plugins.convert.color._base import get_color
+from plugins.convert.mask.mask_blend import MaskBlend
+
+__all__ = ["ConvertFace", "ConvertFrame", "FrameConverter", "faces_from_alignments"]
+
+logger = logging.getLogger(__name__)
+
+Predict = Callable[[np.ndarray], Any]
+
+
+@dataclass
+class ConvertFace:
+    """One face of a frame, aligned for the model.
+
+    Parameters
+    ----------
+    matrix
+        2x3, frame pixels -> the aligned face at the model's output size.
+    feed_matrix
+        2x3, frame pixels -> the aligned face at the model's input size; ``None`` when the input
+        and output sizes are equal (``matrix`` is used).
+    mask
+        The stored mask (``uint8``, ``(side, side, 1)``) at the model's centering and coverage,
+        or ``None`` for mask types ``none`` and ``predicted``.
+    """
+
+    matrix: np.ndarray
+    feed_matrix: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class ConvertFrame:
+    """A frame to convert: its name (the writer names its output after it), the BGR ``uint8``
+    image and its faces (none: the frame is passed through unchanged)."""
+
+    name: str
+    image: np.ndarray
+    faces: list[ConvertFace] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    frame: ConvertFrame
+    predictions: list[np.ndarray] = field(default_factory=list)
+
+
+class FrameConverter:
+    """The frame pipeline of Faceswap's convert.
+
+    Parameters
+    ----------
+    predict
+        The swap model: a ``float32`` batch ``(N, input_size, input_size, 3)`` in [0, 1] ->
+        the model's output(s) for it: an array ``(N, output_size, output_size, 3)``, or a list
+        whose last entry is that array, or ends with it and a 1-channel learned mask.
+    input_size, output_size
+        The model's input and output sides.
+    mask_blend
+        The blend mask plugin (it carries the ``-M/--mask-type``).
+    color_adjustment
+        ``-c/--color-adjustment``: ``"avg-color"``, ``"match-hist"``, ``"seamless-clone"`` or
+        ``"none"``.
+    batch_size
+        Faces per prediction (``convert_batchsize`` of the training config); faces of several
+        frames share a batch.
+    color_order
+        ``"bgr"`` or ``"rgb"``: the channel order the model was trained with.
+    face_scale
+        ``-S/--face-scale`` percent: a positive value enlarges the swapped face about its
+        centre.
+    """
+
+    def __init__(self, predict: Predict, input_size: int, output_size: int, *,
+                 mask_blend: MaskBlend, color_adjustment: str = "avg-color",
+                 batch_size: int = 16, color_order: str = "bgr",
+                 face_scale: float = 0.0) -> None:
+        if color_order not in ("bgr", "rgb"):
+            raise ValueError(f"color_order must be 'bgr' or 'rgb'. Received: {color_order!r}")
+        if mask_blend.output_size != output_size:
+            raise ValueError(f"The mask blend is for faces of {mask_blend.output_size} px, the "
+                             f"model outputs {output_size} px.")
+        self.predict = predict
+        self.input_size = int(input_size)
+        self.output_size = int(output_size)
+        self.mask_blend = mask_blend
+        self.color = get_color(color_adjustment)
+        self.batch_size = max(1, int(batch_size))
+        self.rgb = color_order == "rgb"
+        self.face_scale = 1.0 - face_scale / 100.0
+
+    # --- batching ------------------------------------------------------------------------------
+    def convert(self, frames: Iterable[ConvertFrame]) -> Iterator[tuple[str, np.ndarray]]:
+        """Convert frames in order, yielding ``(name, converted BGR uint8 frame)``.
+
+        Faces are predicted in batches of ``batch_size`` faces, gathered across consecutive
+        frames; a frame is yielded once all its faces are predicted.
+        """
+        pending: list[_Pending] = []
+        queued = 0
+        for frame in frames:
+            pending.append(_Pending(frame))
+            queued += len(frame.faces)
+            if queued >= self.batch_size:
+                yield from self._flush(pending)
+                pending, queued = [], 0
+        yield from self._flush(pending)
+
+    def _flush(self, pending: list[_Pending]) -> Iterator[tuple[str, np.ndarray]]:
+        feeds = [self._feed_face(item.frame.image, face)
+                 for item in pending for face in item.frame.faces]
+        predicted: list[np.ndarray] = []
+        for start in range(0, len(feeds), self.batch_size):
+            predicted.extend(self._predict(np.stack(feeds[start:start + self.batch_size])))
+        index = 0
+        for item in pending:
+            count = len(item.frame.faces)
+            yield item.frame.name, self.patch_frame(item.frame, predicted[index:index + count])
+            index += count
+
+    def _feed_face(self, image: np.ndarray, face: ConvertFace) -> np.ndarray:
+        """The model input: the frame path warp at the input size, ``float32`` in [0, 1]."""
+        matrix = face.matrix if face.feed_matrix is None else face.feed_matrix
+        if face.feed_matrix is None and self.input_size != self.output_size:
+            raise ValueError("A feed_matrix is needed when the model's input and output sizes "
+                             "differ.")
+        return self._warp_face(image, matrix, self.input_size).astype("float32") / 255.0
+
+    @staticmethod
+    def _warp_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+        forward = get_matrix_scaling(matrix)[0]
+        return cv2.warpAffine(image[..., :3], matrix, (size, size), flags=forward)
+
+    def _predict(self, feed: np.ndarray) -> list[np.ndarray]:
+        """Run the model; returns one ``(S, S, 3)`` or ``(S, S, 4)`` (BGR + learned mask) array
+        per face."""
+        if self.rgb:
+            feed = feed[..., ::-1]
+        outputs = self.predict(np.ascontiguousarray(feed))
+        outputs = [np.asarray(out) for out in outputs] if isinstance(outputs, (list, tuple)) \
+            else [np.asarray(outputs)]
+        if len(outputs) > 1 and outputs[-1].shape[-1] == 1:
+            face, mask = outputs[-2], outputs[-1]
+        else:
+            face, mask = outputs[-1], None
+        expected = (len(feed), self.output_size, self.output_size, 3)
+        if face.shape != expected:
+            raise FaceswapError(f"The model returned faces of shape {face.shape}; expected "
+                                f"{expected}.")
+        face = face.astype("float32")
+        if self.rgb:
+            face = face[..., ::-1]
+        if mask is not None:
+            face = np.concatenate([face, mask.astype("float32")], axis=-1)
+        return list(face)
+
+    # --- patching ------------------------------------------------------------------------------
+    def patch_frame(self, frame: ConvertFrame, predicted: Sequence[np.ndarray]) -> np.ndarray:
+        """Blend the predicted faces into the frame.
+
+        Parameters
+        ----------
+        frame
+            The frame and its faces.
+        predicted
+            The model's output for each face, ``float32`` BGR (+ learned mask) in [0, 1].
+
+        Returns
+        -------
+        The converted BGR ``uint8`` frame. Pixels that no face reaches are the input's bytes.
+        """
+        image = frame.image
+        if not frame.faces:
+            return image.copy()
+        warps = [self._face_patch(image, face, new) for face, new in
+                 zip(frame.faces, predicted, strict=True)]
+        boxes = [box for _, _, _, box in warps if box is not None]
+        result = image.copy()
+        if not boxes:
+            return result
+        left = min(box[0] for box in boxes)
+        top = min(box[1] for box in boxes)
+        right = max(box[2] for box in boxes)
+        bottom = max(box[3] for box in boxes)
+        # Faceswap compat: Faceswap warps each face into the whole frame. We warp into the rows
+        # the faces reach, from column 0 to the right-most column they reach: OpenCV's
+        # fixed-point coordinates then start from the same column origin and come out the
+        # same (a shifted column origin would round them differently and move hard edges).
+        background = image[top:bottom, :right, :3].astype("float32") / 255.0
+        canvas = np.concatenate([background, np.zeros_like(background[..., :1])], axis=-1)
+        border = cv2.BORDER_CONSTANT if len(frame.faces) == 1 else cv2.BORDER_TRANSPARENT
+        for patch, matrix, interpolator, box in warps:
+            if box is None:
+                continue
+            shifted = matrix.copy()
+            shifted[:, 2] += shifted[:, 1] * top
+            cv2.warpAffine(patch, shifted, (right, bottom - top), dst=canvas,
+                           flags=cv2.WARP_INVERSE_MAP | interpolator, borderMode=border)
+        # Columns left of `left` have alpha 0 (no face reaches them): only the box is blended.
+        foreground = np.clip(canvas[:, left:, :3], 0.0, 1.0)
+        alpha = canvas[:, left:, 3:]
+        background = background[:, left:]
+        blended = np.clip(foreground * alpha + background * (1.0 - alpha), 0.0, 1.0)
+        result[top:bottom, left:right, :3] = np.rint(blended * 255.0).astype("uint8")
+        logger.debug("Patched %s face(s) into '%s' (region %s)", len(frame.faces), frame.name,
+                     (left, top, right, bottom))
+        return result
+
+    def _face_patch(self, image: np.ndarray, face: ConvertFace, new_face: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, int, tuple[int, int, int, int] | None]:
+        """The 4-channel face to warp back (colour-adjusted BGR + blend mask), its matrix
+        (after the face scale), the inverse interpolator and the frame region it can reach."""
+        size = self.output_size
+        predicted_mask = new_face[..., 3:] if new_face.shape[-1] == 4 else None
+        source = predicted_mask if self.mask_blend.mask_type == "predicted" else face.mask
+        if self.mask_blend.mask_type == "predicted" and source is None:
+            raise FaceswapError("Mask type 'predicted' needs a model trained with learn_mask.")
+        mask, raw_mask = self.mask_blend.run(source)
+        patch = np.concatenate([new_face[..., :3], mask], axis=-1)
+        if self.color is not None:
+            old_face = self._warp_face(image, face.matrix, size).astype("float32") / 255.0
+            patch = self.color.run(old_face, patch, raw_mask)
+        interpolator = get_matrix_scaling(face.matrix)[1]
+        matrix = np.asarray(face.matrix, dtype="float64")
+        if self.face_scale != 1.0:
+            matrix = matrix * self.face_scale
+            matrix[:, 2] += (1.0 - self.face_scale) * size / 2
+        return (np.ascontiguousarray(patch, dtype="float32"), matrix, interpolator,
+                _reach(matrix, size, image.shape[1], image.shape[0]))
+
+
+def _reach(matrix: np.ndarray, size: int, width: int, height: int
+           ) -> tuple[int, int, int, int] | None:
+    """``(left, top, right, bottom)`` of the frame pixels whose warp-back samples can touch the
+    face: the face square grown by 4 px (the cubic kernel reaches 2 px) mapped to the frame,
+    plus 2 px, clipped to the frame; ``None`` when the face is outside the frame."""
+    inverse = cv2.invertAffineTransform(matrix)
+    margin = 4.0
+    corners = np.array([[-margin, -margin], [size + margin, -margin],
+                        [size + margin, size + margin], [-margin, size + margin]])
+    points = corners @ inverse[:, :2].T + inverse[:, 2]
+    left = max(0, int(np.floor(points[:, 0].min())) - 2)
+    top = max(0, int(np.floor(points[:, 1].min())) - 2)
+    right = min(width, int(np.ceil(points[:, 0].max())) + 3)
+    bottom = min(height, int(np.ceil(points[:, 1].max())) + 3)
+    if right <= left or bottom <= top:
+        return None
+    return left, top, right, bottom
+
+
+def faces_from_alignments(faces: Iterable[dict[str, Any]], *, centering: str, coverage: float,
+                          input_size: int, output_size: int, mask_blend: MaskBlend,
+                          frame_name: str = "") -> list[ConvertFace]:
+    """The :class:`ConvertFace` of each face dict of an alignments file, at the model's
+    centering and coverage, with the stored mask named by the blend's mask type.
+
+    Faceswap compat: as in Faceswap 3 at this revision, the face is aligned on the frame path,
+    where the model's ``vertical_offset`` has no effect (spec §9 Q2), and the stored mask is
+    sub-cropped without it.
+
+    Raises
+    ------
+    lib.errors.FaceswapError
+        If a face lacks the stored mask named by the mask type, or its mask or landmarks cannot
+        be used.
+    """
+    mask_type = mask_blend.mask_type
+    result = []
+    for index, entry in enumerate(faces):
+        where = f"face {index} of frame '{frame_name}'"
+        try:
+            aligned = AlignedFace(entry["landmarks_xy"], centering=centering, size=output_size,
+                                  coverage=coverage)
+        except ValueError as err:
+            raise FaceswapError(f"The landmarks of {where} cannot be aligned: {err}.") from err
+        matrix = aligned.adjusted_matrix()
+        feed = None if input_size == output_size else aligned.adjusted_matrix(input_size)
+        stored = None
+        if mask_type not in ("none", "predicted"):
+            masks = entry.get("mask", {})
+            if mask_type not in masks:
+                raise FaceswapError(
+                    f"You have selected the Mask Type `{mask_type}` but {where} does not have "
+                    f"this mask stored in the Alignments File (it has: "
+                    f"{sorted(masks) or 'none'}). Choose another -M/--mask-type.")
+            try:
+                stored = Mask.from_dict(masks[mask_type]).get_mask(
+                    **mask_blend.stored_mask_options(), sub_crop=(aligned, centering))
+            except ValueError as err:
+                raise FaceswapError(f"The stored mask '{mask_type}' of {where} is damaged: "
+                                    f"{err}.") from err
+        result.append(ConvertFace(matrix, feed, stored))
+    return result
