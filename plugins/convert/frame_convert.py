@@ -20,7 +20,9 @@ as they went in.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +35,14 @@ from lib.errors import FaceswapError
 from plugins.convert.color._base import get_color
 from plugins.convert.mask.mask_blend import MaskBlend
 
-__all__ = ["ConvertFace", "ConvertFrame", "FrameConverter", "faces_from_alignments"]
+__all__ = ["MAX_PENDING_FRAMES", "ConvertFace", "ConvertFrame", "FrameConverter",
+           "faces_from_alignments"]
 
 logger = logging.getLogger(__name__)
 
 Predict = Callable[[np.ndarray], Any]
+MAX_PENDING_FRAMES = 16
+"""The most frames held in memory while a batch of faces is gathered."""
 
 
 @dataclass
@@ -71,12 +76,6 @@ class ConvertFrame:
     faces: list[ConvertFace] = field(default_factory=list)
 
 
-@dataclass
-class _Pending:
-    frame: ConvertFrame
-    predictions: list[np.ndarray] = field(default_factory=list)
-
-
 class FrameConverter:
     """The frame pipeline of Faceswap's convert.
 
@@ -101,12 +100,15 @@ class FrameConverter:
     face_scale
         ``-S/--face-scale`` percent: a positive value enlarges the swapped face about its
         centre.
+    jobs
+        ``-j/--jobs``: frames of a batch are patched by this many threads (OpenCV and NumPy
+        release the GIL); 0 for one per CPU core, 1 for none.
     """
 
     def __init__(self, predict: Predict, input_size: int, output_size: int, *,
                  mask_blend: MaskBlend, color_adjustment: str = "avg-color",
                  batch_size: int = 16, color_order: str = "bgr",
-                 face_scale: float = 0.0) -> None:
+                 face_scale: float = 0.0, jobs: int = 1) -> None:
         if color_order not in ("bgr", "rgb"):
             raise ValueError(f"color_order must be 'bgr' or 'rgb'. Received: {color_order!r}")
         if mask_blend.output_size != output_size:
@@ -120,35 +122,44 @@ class FrameConverter:
         self.batch_size = max(1, int(batch_size))
         self.rgb = color_order == "rgb"
         self.face_scale = 1.0 - face_scale / 100.0
+        self.jobs = int(jobs) if jobs > 0 else (os.cpu_count() or 1)
 
     # --- batching ------------------------------------------------------------------------------
     def convert(self, frames: Iterable[ConvertFrame]) -> Iterator[tuple[str, np.ndarray]]:
         """Convert frames in order, yielding ``(name, converted BGR uint8 frame)``.
 
         Faces are predicted in batches of ``batch_size`` faces, gathered across consecutive
-        frames; a frame is yielded once all its faces are predicted.
+        frames (at most :data:`MAX_PENDING_FRAMES` frames are held); a frame is yielded once
+        all its faces are predicted.
         """
-        pending: list[_Pending] = []
+        pending: list[ConvertFrame] = []
         queued = 0
         for frame in frames:
-            pending.append(_Pending(frame))
+            pending.append(frame)
             queued += len(frame.faces)
-            if queued >= self.batch_size:
+            if queued >= self.batch_size or len(pending) >= MAX_PENDING_FRAMES:
                 yield from self._flush(pending)
                 pending, queued = [], 0
         yield from self._flush(pending)
 
-    def _flush(self, pending: list[_Pending]) -> Iterator[tuple[str, np.ndarray]]:
-        feeds = [self._feed_face(item.frame.image, face)
-                 for item in pending for face in item.frame.faces]
+    def _flush(self, pending: list[ConvertFrame]) -> Iterator[tuple[str, np.ndarray]]:
+        feeds = [self._feed_face(frame.image, face) for frame in pending for face in frame.faces]
         predicted: list[np.ndarray] = []
         for start in range(0, len(feeds), self.batch_size):
             predicted.extend(self._predict(np.stack(feeds[start:start + self.batch_size])))
+        work = []
         index = 0
-        for item in pending:
-            count = len(item.frame.faces)
-            yield item.frame.name, self.patch_frame(item.frame, predicted[index:index + count])
+        for frame in pending:
+            count = len(frame.faces)
+            work.append((frame, predicted[index:index + count]))
             index += count
+        if self.jobs > 1 and len(work) > 1:
+            with ThreadPoolExecutor(min(self.jobs, len(work))) as pool:
+                patched = list(pool.map(lambda job: self.patch_frame(*job), work))
+        else:
+            patched = [self.patch_frame(*job) for job in work]
+        for (frame, _), image in zip(work, patched, strict=True):
+            yield frame.name, image
 
     def _feed_face(self, image: np.ndarray, face: ConvertFace) -> np.ndarray:
         """The model input: the frame path warp at the input size, ``float32`` in [0, 1]."""

@@ -145,6 +145,10 @@ def test_several_faces_per_frame_and_frames_without_faces_batched_across_frames(
     results = list(_converter(predict=predict, batch_size=2).convert(frames))
     assert [name for name, _ in results] == ["a", "b", "c", "d"]
     assert calls == [2, 1, 1]  # frame a's three faces, then c's one (batch of 2)
+    threaded = list(_converter(batch_size=4, jobs=3).convert(frames))  # a, b, c: one batch
+    assert [name for name, _ in threaded] == ["a", "b", "c", "d"]
+    for (_, one), (_, other) in zip(results, threaded, strict=True):
+        np.testing.assert_array_equal(one, other)
     for frame, (_, result) in zip(frames, results, strict=True):
         if not frame.faces:
             np.testing.assert_array_equal(result, frame.image)
