@@ -143,18 +143,19 @@ class ImageAugmentation:
     # --- colour --------------------------------------------------------------------------------
     def color_adjust(self, batch: np.ndarray, rng: np.random.Generator | None = None
                      ) -> np.ndarray:
-        """Random CLAHE on the lightness, then random L, A and B shifts, on channels 0-2 (BGR).
+        """Random L, A and B shifts, then random CLAHE on the lightness, on channels 0-2 (BGR),
+        in Faceswap's order.
 
-        The batch goes to L*a*b* (OpenCV's 8-bit scale). With probability
-        ``color_clahe_chance / 100`` an image gets CLAHE on L (``clipLimit=2.0``, a square grid
-        of ``g * (base // 2) + base`` tiles, ``base = max(2, size // 128)``, ``g`` a random
-        integer in ``[0, color_clahe_max_size]``). Then every image and channel gets a shift
+        The batch goes to L*a*b* (OpenCV's 8-bit scale). Every image and channel gets a shift
         ``u ~ U(-amount, amount)``, ``amount = (color_lightness, color_ab, color_ab) / 100``:
         ``v + (255 - v) * u`` for ``u >= 0``, ``v * (1 + u)`` otherwise, truncated to uint8.
+        Then, with probability ``color_clahe_chance / 100``, an image gets CLAHE on L
+        (``clipLimit=2.0``, a square grid of ``g * (base // 2) + base`` tiles, ``base = max(2,
+        size // 128)``, ``g`` a random integer in ``[0, color_clahe_max_size]``).
 
-        Draws, in order: ``rng.random(B)`` (CLAHE chance), ``rng.integers(0, max + 1,
-        size=n_clahe)`` (only when an image gets CLAHE), ``rng.uniform(-amount, amount,
-        size=(B, 3))``.
+        Draws, in order: ``rng.uniform(-amount, amount, size=(B, 3))``, ``rng.random(B)``
+        (CLAHE chance), ``rng.integers(0, max + 1, size=n_clahe)`` (only when an image gets
+        CLAHE).
 
         Parameters
         ----------
@@ -175,6 +176,12 @@ class ImageAugmentation:
         count = batch.shape[0]
         lab = np.stack([cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_BGR2LAB)
                         for image in batch]) if count else batch[..., :3].copy()
+        shifts = rng.uniform(-self._lab_adjust, self._lab_adjust,
+                             size=(count, 3)).astype("float32")[:, None, None, :]
+        values = lab.astype("float32")
+        values = np.where(shifts >= 0, values + (255 - values) * shifts, values * (1 + shifts))
+        # Faceswap writes the float result into the uint8 image: truncation, not rounding
+        lab = values.astype("uint8")
         indices = np.flatnonzero(rng.random(count) < self._config["color_clahe_chance"] / 100)
         if indices.size:
             grids = (rng.integers(0, self._config["color_clahe_max_size"] + 1,
@@ -182,12 +189,6 @@ class ImageAugmentation:
             for index, grid in zip(indices, grids, strict=True):
                 clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(int(grid), int(grid)))
                 lab[index, :, :, 0] = clahe.apply(lab[index, :, :, 0])
-        shifts = rng.uniform(-self._lab_adjust, self._lab_adjust,
-                             size=(count, 3)).astype("float32")[:, None, None, :]
-        values = lab.astype("float32")
-        values = np.where(shifts >= 0, values + (255 - values) * shifts, values * (1 + shifts))
-        # Faceswap writes the float result into the uint8 image: truncation, not rounding
-        lab = values.astype("uint8")
         for index in range(count):
             batch[index, :, :, :3] = cv2.cvtColor(lab[index], cv2.COLOR_LAB2BGR)
         return batch

@@ -35,8 +35,7 @@ def test_color_adjust_lab_shift_hand_computed() -> None:
     result = ImageAugmentation(2, 8, options).color_adjust(batch, np.random.default_rng(7))
     assert result is batch
 
-    replay = np.random.default_rng(7)
-    replay.random(2)  # CLAHE chance: 0 % so nothing else is drawn for CLAHE
+    replay = np.random.default_rng(7)  # the shifts are drawn first
     shifts = replay.uniform(-np.array([0.3, 0.08, 0.08]), np.array([0.3, 0.08, 0.08]),
                             size=(2, 3)).astype("float32")
     for index in range(2):
@@ -61,7 +60,6 @@ def test_color_adjust_lightness_of_a_grey_image() -> None:
     signs = set()
     for seed in range(6):
         replay = np.random.default_rng(seed)
-        replay.random(1)
         shift = float(np.float32(replay.uniform(-0.75, 0.75, size=(1, 3))[0, 0]))
         signs.add(shift >= 0)
         expected = int(100 + 155 * shift) if shift >= 0 else int(100 * (1 + shift))
@@ -71,6 +69,16 @@ def test_color_adjust_lightness_of_a_grey_image() -> None:
     assert signs == {True, False}  # both branches of the formula were checked
 
 
+def _clahe_seed(count: int, chance: float) -> int:
+    """A seed whose CLAHE draw (after the (count, 3) shifts) picks image 0."""
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        rng.uniform(size=(count, 3))
+        if rng.random(count)[0] < chance:
+            return seed
+    raise AssertionError("no seed found")
+
+
 def test_color_adjust_clahe_on_first_image_only() -> None:
     # Faceswap's quirk skipped CLAHE when only image 0 was drawn; we apply it.
     options = _options(color_lightness=0, color_ab=0, color_clahe_chance=75,
@@ -78,10 +86,11 @@ def test_color_adjust_clahe_on_first_image_only() -> None:
     batch = _batch(1, 64, seed=3)
     batch[0, :32] //= 3  # dark top half: CLAHE changes it visibly
     original = batch.copy()
-    seed = next(seed for seed in range(100) if np.random.default_rng(seed).random(1)[0] < 0.75)
+    seed = _clahe_seed(1, 0.75)
     ImageAugmentation(1, 64, options).color_adjust(batch, np.random.default_rng(seed))
 
     replay = np.random.default_rng(seed)
+    replay.uniform(size=(1, 3))  # the (zero) shifts
     replay.random(1)
     grid = int(replay.integers(0, 5, size=1)[0]) * (2 // 2) + 2  # base = max(2, 64 // 128)
     lab = cv2.cvtColor(original[0], cv2.COLOR_BGR2LAB)
@@ -89,6 +98,31 @@ def test_color_adjust_clahe_on_first_image_only() -> None:
     expected = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
     np.testing.assert_array_equal(batch[0], expected)
     assert np.abs(batch.astype(int) - original).max() > 5
+
+
+def test_color_adjust_shifts_then_clahe() -> None:
+    # Faceswap's order: the random L*a*b* shift first, then CLAHE on the shifted lightness
+    options = _options(color_lightness=40, color_ab=8, color_clahe_chance=100,
+                       color_clahe_max_size=0)
+    batch = _batch(1, 64, seed=4)
+    batch[0, :32] //= 3
+    original = batch.copy()
+    ImageAugmentation(1, 64, options).color_adjust(batch, np.random.default_rng(2))
+    replay = np.random.default_rng(2)
+    shift = replay.uniform(-np.array([0.4, 0.08, 0.08]), np.array([0.4, 0.08, 0.08]),
+                           size=(1, 3)).astype("float32")[0]
+    lab = cv2.cvtColor(original[0], cv2.COLOR_BGR2LAB).astype("float32")
+    lab = np.where(shift >= 0, lab + (255 - lab) * shift, lab * (1 + shift)).astype("uint8")
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(2, 2))  # g = 0: base 2
+    lab[..., 0] = clahe.apply(np.ascontiguousarray(lab[..., 0]))
+    np.testing.assert_array_equal(batch[0], cv2.cvtColor(lab, cv2.COLOR_LAB2BGR))
+    # the other order gives another image
+    other = cv2.cvtColor(original[0], cv2.COLOR_BGR2LAB)
+    other[..., 0] = clahe.apply(np.ascontiguousarray(other[..., 0]))
+    other = other.astype("float32")
+    other = np.where(shift >= 0, other + (255 - other) * shift,
+                     other * (1 + shift)).astype("uint8")
+    assert not np.array_equal(batch[0], cv2.cvtColor(other, cv2.COLOR_LAB2BGR))
 
 
 def test_color_adjust_keeps_masks() -> None:
@@ -234,3 +268,40 @@ def test_invalid_arguments() -> None:
         augment.warp(np.zeros((2, 16, 16, 3), dtype="uint8"))
     with pytest.raises(TypeError, match="rng"):
         augment.random_flip(np.zeros((2, 32, 32, 3), dtype="uint8"), rng=5)
+
+
+# --- warp to landmarks ---------------------------------------------------------------------------
+def test_piecewise_maps_reproduce_an_affine_relation() -> None:
+    from lib.training.augmentation import piecewise_affine_maps
+
+    rng = np.random.default_rng(0)
+    destination = np.concatenate([rng.uniform(5, 58, (30, 2)),
+                                  [[0, 0], [0, 63], [63, 63], [63, 0]]])
+    affine = np.array([[0.9, 0.1, 3.0], [-0.1, 0.95, 2.0]])
+    source = destination @ affine[:, :2].T + affine[:, 2]
+    map_x, map_y = piecewise_affine_maps(destination, source, 64)
+    rows, cols = np.mgrid[:64, :64]
+    np.testing.assert_allclose(map_x, 0.9 * cols + 0.1 * rows + 3.0, atol=1e-3)
+    np.testing.assert_allclose(map_y, -0.1 * cols + 0.95 * rows + 2.0, atol=1e-3)
+
+
+def test_warp_to_landmarks_moves_points_to_the_match() -> None:
+    from tests.lib.align.faces import unit_landmarks
+
+    size = 64
+    source = unit_landmarks() * 40 + 12
+    target = source + np.array([3.0, 0.0])  # the match: the same face 3 px to the right
+    image = np.zeros((1, size, size, 3), "uint8")
+    nose = np.rint(source[30]).astype(int)
+    cv2.circle(image[0], tuple(int(v) for v in nose), 2, (255, 255, 255), -1)
+    augment = ImageAugmentation(1, size)
+    rng = np.random.default_rng(0)
+    warped = augment.warp_to_landmarks(image, source[None], target[None, None], rng)
+    assert warped.shape == (1, size, size, 3)
+    replay = np.random.default_rng(0)
+    replay.integers(0, 1, size=1)
+    noise = replay.normal(scale=2 / 256 * size, size=(1, 68, 2))[0]
+    moved = np.argwhere(warped[0, ..., 0] > 128).mean(axis=0)[::-1]  # (x, y)
+    np.testing.assert_allclose(moved, nose + [3.0, 0.0] + noise[30], atol=1.0)
+    with pytest.raises(ValueError, match="68, 2"):
+        augment.warp_to_landmarks(image, source[None, :51], target[None, None], rng)
