@@ -1,4 +1,4 @@
-"""The ``faceswap-original`` command line: train, convert, restore, plugins, demo.
+"""The ``faceswap-original`` command line: train, convert, export, restore, plugins, demo.
 
 Option names follow Faceswap's where Faceswap has them. A :class:`~lib.errors.FaceswapError` is
 printed as one message (no traceback unless ``-L DEBUG``) and the exit status is 1.
@@ -141,6 +141,29 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     _add_common(parser)
 
 
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="Export the swap model as ONNX, DeepFaceLive .dfm or SavedModel.",
+        description="Write a trained model's swap model (A -> B, or B -> A with -s) as an ONNX "
+                    "file, a DeepFaceLive/DeepFaceLab .dfm file or a TensorFlow SavedModel "
+                    "folder. The file takes BGR faces in [0, 1] of the model's input size and "
+                    "gives the swapped face (and the learned mask).")
+    parser.add_argument("-m", "--model-dir", dest="model_dir", required=True,
+                        help="The trained model's folder.")
+    parser.add_argument("-o", "--output", dest="output", required=True,
+                        help="The file to write (a folder for --format saved_model).")
+    parser.add_argument("--format", choices=["onnx", "dfm", "saved_model"], default="onnx",
+                        help="onnx: plain ONNX; dfm: DeepFaceLab's ONNX contract, loaded by "
+                             "DeepFaceLive, FaceFusion and VisoMaster; saved_model: TensorFlow "
+                             "SavedModel (TF Serving, TFLite converter).")
+    parser.add_argument("-s", "--swap-model", dest="swap_model", action="store_true",
+                        help="Export the swap B -> A instead of A -> B.")
+    parser.add_argument("--half", action="store_true",
+                        help="float16 weights (inputs and outputs stay float32); onnx and dfm "
+                             "only.")
+    _add_common(parser)
+
+
 def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "restore", help="Restore a model and its state from their backups.",
@@ -177,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="faceswap-original",
         description="Train, resume and run Faceswap model plugins on Keras 3.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_convert, _add_restore, _add_plugins, _add_demo):
+    for add in (_add_train, _add_convert, _add_export, _add_restore, _add_plugins,
+                _add_demo):
         add(subparsers)
     return parser
 
@@ -200,6 +224,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "convert":
         from faceswap_original.convert import convert
         return convert(args)
+    if args.command == "export":
+        from faceswap_original.export import export
+        return export(args)
     if args.command == "restore":
         from faceswap_original.restore import restore
         return restore(args)
