@@ -11,11 +11,17 @@ the data is generated on the fly with OpenCV and NumPy, deterministically from a
 Each face varies in pose (in-plane rotation, a small yaw rendered as a horizontal squash of the
 head with the features shifted by their depth, a little pitch, scale and shift), expression (mouth
 closed, open or smiling, eyes open or blinking, gaze, eyebrows), lighting (direction, strength and
-brightness) and background (gradient, colour blotches, noise). The faces are "aligned" as
-Faceswap's extracted faces are: square, centred, the eyes on roughly the same line. Images are
-BGRA: the alpha channel is the face mask (the face including the forehead, soft at the edge).
-Each folder also gets a ``landmarks.json`` with 68 iBUG points per image, computed from the drawn
-geometry, from which the data feeder builds its eye and mouth masks.
+brightness) and background (gradient, colour blotches, noise). :func:`render_face` draws a
+roughly aligned "frame" (BGRA: the alpha channel is the face mask) and its 68 iBUG landmarks,
+computed from the drawn geometry.
+
+The demo's training folders are **Faceswap face sets** (:func:`write_demo_faces`): each drawn
+frame is aligned as Faceswap's extract aligns a face (head centering, coverage 1, from the 68
+landmarks) and written as ``<identity>_<index:04d>_0.png`` with Faceswap's PNG metadata: the
+landmarks in the frame, the ``components`` and ``extended`` masks stored as extract stores them,
+and the source. So the demo trains through the same path as faces extracted by Faceswap.
+Faceswap compat: where the head extract reaches past the drawn frame, extract leaves it black;
+the demo reflects the frame there instead (a drawn frame is smaller than a real one).
 
 Examples
 --------
@@ -38,7 +44,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["IDENTITIES", "generate_demo_data", "render_face", "write_demo_faces"]
+__all__ = ["IDENTITIES", "extract_demo_face", "generate_demo_data", "render_face",
+           "write_demo_faces"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +55,9 @@ IDENTITIES = ("a", "b")
 _MIN_SIZE = 32
 _MAX_SIZE = 2048
 _MARKER = "demo_data.json"
-_LANDMARKS = "landmarks.json"
 # Bump when the drawing changes, so that `generate_demo_data` replaces data drawn by an older one.
-_DRAWING_VERSION = 1
+_DRAWING_VERSION = 2  # 2: Faceswap face sets (aligned faces with PNG metadata)
+_ALIGNMENTS_VERSION = 2.4
 _EYE_LINE = 0.42  # vertical position of the eyes, as a fraction of the image size
 _SHIFT = 4  # fractional bits for sub-pixel drawing with cv2 (coordinates times 16)
 
@@ -711,16 +718,61 @@ def _identity_stream(identity: str) -> int:
     return IDENTITIES.index(identity)
 
 
+def extract_demo_face(frame: np.ndarray, landmarks: np.ndarray, source_name: str,
+                      size: int) -> tuple[np.ndarray, dict]:
+    """Align a drawn frame as Faceswap's extract does and build the face's PNG metadata.
+
+    Parameters
+    ----------
+    frame
+        The drawn frame, BGR or BGRA (the alpha channel is dropped, as Faceswap's reader does).
+    landmarks
+        Its 68 ``(x, y)`` landmarks in frame pixels.
+    source_name
+        The frame's file name (``source_filename`` of the header).
+    size
+        The side of the extracted face.
+
+    Returns
+    -------
+    face
+        The head-centred aligned face, BGR uint8 ``(size, size, 3)``.
+    metadata
+        Faceswap's header: ``alignments`` (bounding box, landmarks, ``components`` and
+        ``extended`` masks, identity) and ``source``.
+    """
+    from lib.align.aligned_face import AlignedFace, get_matrix_scaling
+    from lib.align.aligned_mask import stored_landmark_mask
+    from lib.align.detected_face import DetectedFace
+
+    landmarks = np.asarray(landmarks, dtype="float32")
+    colour = np.ascontiguousarray(frame[..., :3])
+    aligned = AlignedFace(landmarks, "head", size)
+    matrix = aligned.adjusted_matrix()
+    face = cv2.warpAffine(colour, matrix, (size, size), flags=get_matrix_scaling(matrix)[0],
+                          borderMode=cv2.BORDER_REFLECT_101)
+    left, top = np.floor(landmarks.min(axis=0)).astype(int).tolist()
+    right, bottom = np.ceil(landmarks.max(axis=0)).astype(int).tolist()
+    detected = DetectedFace(
+        landmarks, left, top, right - left, bottom - top,
+        mask={name: stored_landmark_mask(landmarks, name) for name in ("components", "extended")},
+        source={"alignments_version": _ALIGNMENTS_VERSION,
+                "original_filename": f"{Path(source_name).stem}_0.png", "face_index": 0,
+                "source_filename": source_name, "source_is_video": False,
+                "source_frame_dims": (int(frame.shape[0]), int(frame.shape[1]))})
+    return face, detected.to_png_meta()
+
+
 def write_demo_faces(folder: str | Path, identity: str, count: int, seed: int = 0,
                      size: int = 128) -> list[Path]:
-    """Write ``count`` faces of one identity and their ``landmarks.json`` into ``folder``.
+    """Write ``count`` faces of one identity into ``folder`` as a Faceswap face set.
 
-    Image ``i`` is ``<identity>_<i:04d>.png``, drawn by :func:`render_face` with the generator
-    ``numpy.random.default_rng((seed, k, i))``, where ``k`` is the identity's index in
-    ``("a", "b")``; so each image depends only on its seed, identity, index and size. The
-    landmarks file maps each file name to its 68 ``[x, y]`` points and is written last, through
-    a temporary file and :func:`os.replace`, so a folder whose writing was interrupted has no
-    (or the previous) landmarks file. Other files in the folder are left alone.
+    Frame ``i`` (``<identity>_<i:04d>.png``, not written) is drawn by :func:`render_face` with
+    the generator ``numpy.random.default_rng((seed, k, i))``, where ``k`` is the identity's index
+    in ``("a", "b")``, then aligned and written as the face ``<identity>_<i:04d>_0.png`` with
+    Faceswap's metadata (:func:`extract_demo_face`); so each file depends only on its seed,
+    identity, index and size. Each file is written through a temporary file and
+    :func:`os.replace`. Other files in the folder are left alone.
 
     Parameters
     ----------
@@ -747,6 +799,8 @@ def write_demo_faces(folder: str | Path, identity: str, count: int, seed: int = 
     TypeError
         If ``count``, ``seed`` or ``size`` is not an int.
     """
+    from lib.image import encode_image
+
     identity = _validate_identity(identity)
     count = _validate_count("count", count, 1)
     seed = _validate_count("seed", seed, 0)
@@ -755,19 +809,24 @@ def write_demo_faces(folder: str | Path, identity: str, count: int, seed: int = 
     folder.mkdir(parents=True, exist_ok=True)
     stream = _identity_stream(identity)
     paths: list[Path] = []
-    landmarks: dict[str, list[list[float]]] = {}
     for index in range(count):
-        image, points = render_face(identity, np.random.default_rng((seed, stream, index)), size)
-        ok, encoded = cv2.imencode(".png", image)
-        if not ok:  # pragma: no cover - cv2 only fails here on a broken installation
-            raise RuntimeError(f"OpenCV could not encode demo face {index} as PNG")
-        path = folder / f"{identity}_{index:04d}.png"
-        path.write_bytes(encoded.tobytes())
+        frame, points = render_face(identity, np.random.default_rng((seed, stream, index)), size)
+        source = f"{identity}_{index:04d}.png"
+        face, metadata = extract_demo_face(frame, points, source, size)
+        path = folder / metadata["source"]["original_filename"]
+        _write_atomic(path, encode_image(face, ".png", metadata))
         paths.append(path)
-        landmarks[path.name] = [[round(float(x), 3), round(float(y), 3)] for x, y in points]
-    _write_json_atomic(folder / _LANDMARKS, landmarks)
     logger.debug("Wrote %d demo faces of identity '%s' to '%s'", count, identity, folder)
     return paths
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _write_json_atomic(path: Path, content: dict) -> None:
@@ -780,7 +839,7 @@ def _write_json_atomic(path: Path, content: dict) -> None:
 
 
 def _expected_names(identity: str, count: int) -> set[str]:
-    return {f"{identity}_{index:04d}.png" for index in range(count)}
+    return {f"{identity}_{index:04d}_0.png" for index in range(count)}
 
 
 def _image_names(folder: Path) -> set[str]:
@@ -799,7 +858,7 @@ def _is_complete(root: Path, marker: dict, folders: dict[str, Path], count: int)
     if found != marker:
         return False
     for identity, folder in folders.items():
-        if not (folder / _LANDMARKS).is_file() or not folder.is_dir():
+        if not folder.is_dir():
             return False
         if _image_names(folder) != _expected_names(identity, count):
             return False
@@ -810,12 +869,13 @@ def generate_demo_data(root: str | Path, count: int = 200, seed: int = 0, size: 
                        ) -> tuple[Path, Path]:
     """Make (or reuse) the demo's training folders ``root/faces_a`` and ``root/faces_b``.
 
-    Each folder gets ``count`` faces of its identity and a ``landmarks.json``, as
+    Each folder gets ``count`` faces of its identity as a Faceswap face set, as
     :func:`write_demo_faces` writes them. A small ``root/demo_data.json`` marker records the seed,
     count, size and drawing version; when it matches and both folders hold exactly the expected
     images, nothing is drawn or written again. Otherwise the marker is removed first, stale demo
-    images (``a_NNNN.png``/``b_NNNN.png`` beyond ``count``) are deleted, the faces are rewritten
-    and the marker is written last, so an interrupted run is redone next time.
+    images (``a_NNNN_0.png``/``b_NNNN_0.png`` beyond ``count``, and ``a_NNNN.png``/
+    ``b_NNNN.png`` and ``landmarks.json`` of the older simple-format demo) are deleted, the
+    faces are rewritten and the marker is written last, so an interrupted run is redone next time.
 
     Parameters
     ----------
@@ -856,7 +916,8 @@ def generate_demo_data(root: str | Path, count: int = 200, seed: int = 0, size: 
     (root / _MARKER).unlink(missing_ok=True)
     for identity, folder in folders.items():
         if folder.is_dir():
-            pattern = re.compile(rf"^{identity}_\d{{4,}}\.png$")
+            pattern = re.compile(rf"^{identity}_\d{{4,}}(_0)?\.png$")
+            (folder / "landmarks.json").unlink(missing_ok=True)  # the older demo's
             expected = _expected_names(identity, count)
             for path in folder.iterdir():
                 if pattern.match(path.name) and path.name not in expected and path.is_file():

@@ -212,20 +212,41 @@ def _read_bytes(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-def test_write_demo_faces_writes_images_and_landmarks(tmp_path: Path) -> None:
+def test_write_demo_faces_writes_a_faceswap_face_set(tmp_path: Path) -> None:
+    from lib.align.aligned_face import AlignedFace
+    from lib.align.aligned_mask import stored_landmark_mask
+    from lib.align.detected_face import DetectedFace
+    from lib.image import read_image_meta
+
     paths = write_demo_faces(tmp_path / "new" / "faces", "b", 3, seed=5, size=64)
     folder = tmp_path / "new" / "faces"
-    assert paths == [folder / f"b_{index:04d}.png" for index in range(3)]
+    assert paths == [folder / f"b_{index:04d}_0.png" for index in range(3)]
     assert sorted(path.name for path in folder.iterdir()) == [
-        "b_0000.png", "b_0001.png", "b_0002.png", "landmarks.json"]  # no temporary files left
-    landmarks = json.loads((folder / "landmarks.json").read_text(encoding="utf-8"))
-    assert sorted(landmarks) == ["b_0000.png", "b_0001.png", "b_0002.png"]
+        "b_0000_0.png", "b_0001_0.png", "b_0002_0.png"]  # no temporary files left
     for index, path in enumerate(paths):
-        stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         # The documented seeding: (seed, identity index, image index); PNG is lossless.
-        image, points = render_face("b", np.random.default_rng((5, 1, index)), 64)
-        np.testing.assert_array_equal(stored, image)
-        np.testing.assert_allclose(np.array(landmarks[path.name]), points, atol=1e-3)
+        frame, points = render_face("b", np.random.default_rng((5, 1, index)), 64)
+        header = read_image_meta(path)
+        assert (header["width"], header["height"]) == (64, 64)
+        meta = header["itxt"]
+        face = DetectedFace.from_png_meta(meta)
+        np.testing.assert_array_equal(face.landmarks_xy, points.astype("float32"))
+        assert meta["source"] == {
+            "alignments_version": 2.4, "original_filename": f"b_{index:04d}_0.png",
+            "face_index": 0, "source_filename": f"b_{index:04d}.png", "source_is_video": False,
+            "source_frame_dims": (64, 64)}
+        for name in ("components", "extended"):
+            np.testing.assert_array_equal(face.mask[name].stored_mask,
+                                          stored_landmark_mask(points, name).stored_mask)
+        # the image is the head-centred extract of the drawn frame
+        stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert stored.shape == (64, 64, 3)
+        matrix = AlignedFace(points, "head", 64).adjusted_matrix()
+        inside = cv2.warpAffine(np.ones((64, 64), "uint8"), matrix, (64, 64),
+                                flags=cv2.INTER_NEAREST).astype(bool)
+        inside = cv2.erode(inside.astype("uint8"), np.ones((5, 5), "uint8")).astype(bool)
+        expected = cv2.warpAffine(frame[..., :3], matrix, (64, 64), flags=cv2.INTER_AREA)
+        assert np.abs(stored.astype(int) - expected)[inside].max() <= 1
 
 
 def test_write_demo_faces_is_deterministic(tmp_path: Path) -> None:
@@ -255,17 +276,14 @@ def test_generate_demo_data_creates_both_folders(tmp_path: Path) -> None:
     assert (folder_a, folder_b) == (tmp_path / "demo" / "faces_a", tmp_path / "demo" / "faces_b")
     for identity, folder in (("a", folder_a), ("b", folder_b)):
         names = sorted(path.name for path in folder.iterdir())
-        assert names == [f"{identity}_{index:04d}.png" for index in range(4)] + ["landmarks.json"]
-        landmarks = json.loads((folder / "landmarks.json").read_text(encoding="utf-8"))
-        assert sorted(landmarks) == names[:-1]
-        assert all(np.array(points).shape == (68, 2) for points in landmarks.values())
-        image = cv2.imread(str(folder / f"{identity}_0000.png"), cv2.IMREAD_UNCHANGED)
-        assert image.shape == (64, 64, 4)
+        assert names == [f"{identity}_{index:04d}_0.png" for index in range(4)]
+        image = cv2.imread(str(folder / f"{identity}_0000_0.png"), cv2.IMREAD_UNCHANGED)
+        assert image.shape == (64, 64, 3)
     marker = json.loads((tmp_path / "demo" / "demo_data.json").read_text(encoding="utf-8"))
     assert {key: marker[key] for key in ("seed", "count", "size")} == {
         "seed": 3, "count": 4, "size": 64}
     # The two identities come from different random streams even with the same seed.
-    assert _read_bytes(folder_a)["a_0000.png"] != _read_bytes(folder_b)["b_0000.png"]
+    assert _read_bytes(folder_a)["a_0000_0.png"] != _read_bytes(folder_b)["b_0000_0.png"]
 
 
 def test_generate_demo_data_does_not_rewrite_up_to_date_data(tmp_path: Path,
@@ -285,7 +303,7 @@ def test_generate_demo_data_does_not_rewrite_up_to_date_data(tmp_path: Path,
 
 
 @pytest.mark.parametrize("change", ["count", "seed", "size", "missing_file", "extra_file",
-                                    "no_landmarks", "bad_marker"])
+                                    "old_demo", "bad_marker"])
 def test_generate_demo_data_redraws_when_data_does_not_match(tmp_path: Path, change: str
                                                              ) -> None:
     folder_a, folder_b = generate_demo_data(tmp_path, count=3, seed=0, size=64)
@@ -298,11 +316,14 @@ def test_generate_demo_data_redraws_when_data_does_not_match(tmp_path: Path, cha
     elif change == "size":
         arguments["size"] = 48
     elif change == "missing_file":
-        (folder_b / "b_0001.png").unlink()
+        (folder_b / "b_0001_0.png").unlink()
     elif change == "extra_file":
-        (folder_a / "a_0003.png").write_bytes((folder_a / "a_0000.png").read_bytes())
-    elif change == "no_landmarks":
-        (folder_b / "landmarks.json").unlink()
+        (folder_a / "a_0003_0.png").write_bytes((folder_a / "a_0000_0.png").read_bytes())
+    elif change == "old_demo":  # the simple-format demo of drawing version 1
+        (folder_b / "b_0000.png").write_bytes(b"old")
+        (folder_b / "landmarks.json").write_text("{}", encoding="utf-8")
+        (tmp_path / "demo_data.json").write_text(json.dumps(
+            {"version": 1, "seed": 0, "count": 3, "size": 64}), encoding="utf-8")
     else:
         (tmp_path / "demo_data.json").write_text("{not json", encoding="utf-8")
 
@@ -311,16 +332,15 @@ def test_generate_demo_data_redraws_when_data_does_not_match(tmp_path: Path, cha
     for identity, folder in (("a", folder_a), ("b", folder_b)):
         names = sorted(path.name for path in folder.iterdir())
         # Stale demo images from an earlier, larger run are removed.
-        assert names == [f"{identity}_{index:04d}.png" for index in range(count)] + [
-            "landmarks.json"]
+        assert names == [f"{identity}_{index:04d}_0.png" for index in range(count)]
     marker = json.loads((tmp_path / "demo_data.json").read_text(encoding="utf-8"))
     assert (marker["count"], marker["seed"], marker["size"]) == (
         count, arguments["seed"], arguments["size"])
     after = _read_bytes(folder_a)
     if change in ("seed", "size"):
-        assert after["a_0000.png"] != before["a_0000.png"]
+        assert after["a_0000_0.png"] != before["a_0000_0.png"]
     else:  # redrawn with the same settings: the same bytes
-        assert after["a_0000.png"] == before["a_0000.png"]
+        assert after["a_0000_0.png"] == before["a_0000_0.png"]
 
 
 def test_generate_demo_data_keeps_and_warns_about_foreign_images(
