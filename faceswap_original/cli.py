@@ -179,6 +179,18 @@ def _add_plugins(subparsers: argparse._SubParsersAction) -> None:
     _add_common(parser)
 
 
+def _add_faces(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "faces", help="Report what a folder of training faces holds.",
+        description="Read the headers (and Faceswap's PNG metadata) of every face in a folder "
+                    "and report the count, sizes, kind (Faceswap face set or simple format), "
+                    "mask types carried, legacy or not, and the problems training would meet.")
+    parser.add_argument("-i", "--input-dir", dest="input_dir", required=True,
+                        help="The folder of faces (Faceswap's extracted faces, or the simple "
+                             "format).")
+    _add_common(parser)
+
+
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="Train the Original model on built-in synthetic faces.",
@@ -201,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, resume and run Faceswap model plugins on Keras 3.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_convert, _add_export, _add_restore, _add_plugins,
-                _add_demo):
+                _add_faces, _add_demo):
         add(subparsers)
     return parser
 
@@ -230,6 +242,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "restore":
         from faceswap_original.restore import restore
         return restore(args)
+    if args.command == "faces":
+        from faceswap_original.faces import faces
+        return faces(args)
     if args.command == "plugins":
         from faceswap_original.restore import list_plugins
         return list_plugins()
