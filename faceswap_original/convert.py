@@ -9,21 +9,28 @@ import cv2
 import numpy as np
 
 from faceswap_original.restore import model_name_in_folder
+from lib.align.aligned_face import training_crop
+from lib.align.detected_face import DetectedFace
 from lib.errors import FaceswapError
-from lib.training.generator import get_image_paths, read_image, resize_square
+from lib.image import MetadataError, crop_square, get_image_paths, read_image_file, resize_square
 from lib.utils import atomic_replace
 
 __all__ = ["convert", "swap_faces"]
 
 logger = logging.getLogger(__name__)
 
-def _crop_box(size: int, coverage_ratio: float) -> tuple[int, int]:
-    """Start and length of the centred training crop of an aligned face of ``size`` pixels."""
-    length = int(size * coverage_ratio // 2) * 2
-    return (size - length) // 2, length
+def _paste(target: np.ndarray, patch: np.ndarray, left: int, top: int) -> None:
+    """Write ``patch`` into ``target`` at ``(left, top)``, the part inside ``target`` only."""
+    height, width = target.shape[:2]
+    side = patch.shape[0]
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + side, width), min(top + side, height)
+    if x1 > x0 and y1 > y0:
+        target[y0:y1, x0:x1] = patch[y0 - top:y1 - top, x0 - left:x1 - left]
 
 
-def swap_faces(model, images: list[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
+def swap_faces(model, images: list[np.ndarray], batch_size: int = 16,
+               boxes: list[tuple[int, int, int]] | None = None) -> list[np.ndarray]:
     """Swap aligned faces with a model plugin built for inference.
 
     Parameters
@@ -32,12 +39,17 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16) -> list[np
         The model plugin, built with ``predict=True`` (its model is the swap model).
     images
         Square aligned faces, BGR or BGRA uint8, any size.
+    boxes
+        ``(left, top, side)`` of each image's training crop
+        (:func:`lib.align.aligned_face.training_crop`, the crop training used); ``None`` for the
+        centred coverage crop without vertical offset.
 
     Returns
     -------
-    The swapped images, each the size and channels of its input: the centred coverage crop is
-    replaced by the model's face, blended through the learned mask when the model has one, else
-    through the input's alpha mask when it has one.
+    The swapped images, each the size and channels of its input: the crop is replaced by the
+    model's face, blended through the learned mask when the model has one, else through the
+    input's alpha mask when it has one. Parts of the crop outside the image are fed as black
+    and not written back.
     """
     swap = model.model
     size_in = int(swap.inputs[0].shape[1])
@@ -45,9 +57,11 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16) -> list[np
     results = []
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
-        boxes = [_crop_box(image.shape[0], model.coverage_ratio) for image in chunk]
-        feed = np.stack([resize_square(image[top:top + length, top:top + length, :3], size_in)
-                         for image, (top, length) in zip(chunk, boxes, strict=True)])
+        crops = (boxes[start:start + batch_size] if boxes is not None else
+                 [training_crop(image.shape[0], "face", model.coverage_ratio)
+                  for image in chunk])
+        feed = np.stack([resize_square(crop_square(image[..., :3], left, top, side), size_in)
+                         for image, (left, top, side) in zip(chunk, crops, strict=True)])
         feed = feed.astype("float32") / 255.0
         if rgb:
             feed = feed[..., ::-1]
@@ -58,28 +72,33 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16) -> list[np
         masks = [out for out in outputs if out.shape[-1] == 1]
         if rgb:
             faces = faces[..., ::-1]
-        for index, (image, (top, length)) in enumerate(zip(chunk, boxes, strict=True)):
-            face = cv2.resize(faces[index], (length, length), interpolation=cv2.INTER_CUBIC)
+        for index, (image, (left, top, side)) in enumerate(zip(chunk, crops, strict=True)):
+            face = cv2.resize(faces[index], (side, side), interpolation=cv2.INTER_CUBIC)
             if masks:
-                mask = cv2.resize(masks[-1][index, ..., 0], (length, length),
+                mask = cv2.resize(masks[-1][index, ..., 0], (side, side),
                                   interpolation=cv2.INTER_LINEAR)
             elif image.shape[-1] == 4:
-                mask = image[top:top + length, top:top + length, 3].astype("float32") / 255.0
+                mask = crop_square(image[..., 3], left, top, side).astype("float32") / 255.0
             else:
-                mask = np.ones((length, length), dtype="float32")
+                mask = np.ones((side, side), dtype="float32")
             mask = np.clip(mask, 0.0, 1.0)[..., None]
             result = image.copy()
-            region = result[top:top + length, top:top + length, :3].astype("float32")
+            region = crop_square(image[..., :3], left, top, side).astype("float32")
             blended = np.clip(face * 255.0, 0, 255) * mask + region * (1.0 - mask)
-            result[top:top + length, top:top + length, :3] = np.clip(
-                blended + 0.5, 0, 255).astype("uint8")
+            patch = np.clip(blended + 0.5, 0, 255).astype("uint8")
+            if image.shape[-1] == 4:
+                patch = np.dstack([patch, crop_square(image[..., 3], left, top, side)])
+            _paste(result, patch, left, top)
             results.append(result)
     return results
 
 
-def _read(path: Path) -> np.ndarray | None:
-    """A face image as 8-bit BGR(A), or ``None`` (with a warning) when it cannot be used."""
-    face, alpha, why = read_image(path)
+def _read(path: Path, crop: tuple[str, float, float]
+          ) -> tuple[np.ndarray, tuple[int, int, int]] | None:
+    """A face image as 8-bit BGR(A) and its training crop ``(left, top, side)`` at the model's
+    ``crop`` (centering, coverage, vertical offset), or ``None`` (with a warning) when it
+    cannot be used. A Faceswap extract is cropped by its metadata, as training crops it."""
+    face, alpha, meta, why = read_image_file(path)
     if face is None:
         logger.warning("Skipping '%s': %s.", path, why)
         return None
@@ -87,7 +106,19 @@ def _read(path: Path) -> np.ndarray | None:
         logger.warning("Skipping '%s': %sx%s is not square (aligned faces are).", path,
                        face.shape[1], face.shape[0])
         return None
-    return face if alpha is None else np.dstack([face, alpha])
+    landmarks, legacy = None, False
+    if meta is not None and "alignments" in meta:
+        try:
+            detected = DetectedFace.from_png_meta(meta, path.name)
+        except MetadataError as err:
+            logger.warning("Skipping '%s': %s", path, err)
+            return None
+        landmarks, legacy = detected.landmarks_xy, detected.is_legacy
+    centering, coverage, y_offset = crop
+    if legacy:
+        centering = "legacy"
+    image = face if alpha is None else np.dstack([face, alpha])
+    return image, training_crop(face.shape[0], centering, coverage, y_offset, landmarks, legacy)
 
 
 def convert(args: argparse.Namespace) -> int:
@@ -106,13 +137,15 @@ def convert(args: argparse.Namespace) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     written = 0
     batch = max(1, cfg.convert_batchsize())
+    crop = (cfg.centering(), model.coverage_ratio, cfg.vertical_offset() / 100)
     for start in range(0, len(paths), batch):
-        chunk = [(path, image) for path in paths[start:start + batch]
-                 if (image := _read(path)) is not None]
+        chunk = [(path, *read) for path in paths[start:start + batch]
+                 if (read := _read(path, crop)) is not None]
         if not chunk:
             continue
-        for (path, _), result in zip(chunk, swap_faces(model, [img for _, img in chunk], batch),
-                                     strict=True):
+        swapped = swap_faces(model, [image for _, image, _ in chunk], batch,
+                             [box for _, _, box in chunk])
+        for (path, _, _), result in zip(chunk, swapped, strict=True):
             success, data = cv2.imencode(path.suffix.lower(), result)
             if not success:
                 raise FaceswapError(f"Could not encode the swapped face for '{path.name}'.")

@@ -29,7 +29,7 @@ from lib.image import crop_square, resize_square
 
 __all__ = ["AlignedFace", "PoseEstimate", "get_adjusted_center", "get_centered_size",
            "get_cropped_roi", "get_matrix_scaling", "landmark_type", "padding_from_coverage",
-           "umeyama"]
+           "training_crop", "umeyama"]
 
 logger = logging.getLogger(__name__)
 
@@ -306,3 +306,32 @@ class AlignedFace:
         left, top, right, _ = self.crop_roi(image_size)
         scale = self.size / (right - left)
         return (self.extract_landmarks(image_size) - np.array([left, top])) * scale
+
+
+def training_crop(image_size: int, centering: str, coverage: float, y_offset: float = 0.0,
+                  landmarks: np.ndarray | None = None, is_legacy: bool = False
+                  ) -> tuple[int, int, int]:
+    """``(left, top, side)`` of the training crop of an aligned face image: the one crop that
+    training, previews and ``convert`` share.
+
+    Parameters
+    ----------
+    image_size
+        The side of the (square) aligned image.
+    centering, coverage, y_offset
+        The model's centering, coverage ratio and vertical offset ratio.
+    landmarks
+        The face's landmarks in its source frame (a Faceswap extract's metadata): the crop path
+        of a head (or, ``is_legacy``, legacy) extract with the face's pose. ``None`` for an
+        image taken as aligned at ``centering`` itself, without pose: a centred square of
+        ``2 * rint(image_size * coverage / 2)`` pixels (the whole image at coverage 1), its centre
+        moved up by ``y_offset`` times the core face size ``image_size * (1 - ratio)``.
+    """
+    if landmarks is not None:
+        face = AlignedFace(landmarks, centering, image_size, coverage, y_offset,
+                           is_legacy=is_legacy)
+        left, top, right, _ = face.crop_roi(image_size)
+        return left, top, right - left
+    side = get_centered_size(centering, centering, image_size, coverage)
+    centre = get_adjusted_center(image_size, np.zeros(2), np.zeros(2), centering, y_offset)
+    return int(centre[0]) - side // 2, int(centre[1]) - side // 2, side

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from lib.align.aligned_face import AlignedFace, get_adjusted_center, get_centered_size
+from lib.align.aligned_face import AlignedFace, training_crop
 from lib.align.aligned_mask import Mask, landmark_mask
 from lib.align.constants import CENTERINGS
 from lib.align.detected_face import DetectedFace
@@ -232,10 +232,8 @@ def _process_simple(path: str, expected: int, layout: _Layout, landmarks: np.nda
         return None, None, _NO_ALPHA
     options, size = layout.options, layout.process_size
     # the image is taken as aligned at the training centering, with no pose offsets
-    side = get_centered_size(layout.centering, layout.centering, expected, options.coverage)
-    centre = get_adjusted_center(expected, np.zeros(2), np.zeros(2), layout.centering,
-                                 options.vertical_offset)
-    left, top = int(centre[0]) - side // 2, int(centre[1]) - side // 2
+    left, top, side = training_crop(expected, layout.centering, options.coverage,
+                                    options.vertical_offset)
     channels = [resize_square(crop_square(face, left, top, side), size)]
     if layout.face_mask:
         channels.append(_simple_mask(alpha, layout, left, top, side))
