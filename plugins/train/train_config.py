@@ -40,16 +40,22 @@ _EXTRA_LOSSES = sorted([*LOSS_NAMES, "none"])
 centering = ConfigItem(
     datatype=str, default="face", group="face", choices=["face", "head", "legacy"],
     gui_radio=True,
-    info="How the training images are centred. 'face' centres on the face, 'head' on the whole "
-         "head (use a higher coverage), 'legacy' is the original, tighter Faceswap crop.")
+    info="How the training images are centred. 'face' centres on the face (adjusted for pitch "
+         "and yaw), 'head' on the whole head (use a higher coverage), 'legacy' is the original, "
+         "tighter Faceswap crop centred on the nose. Faces extracted by Faceswap are re-centred "
+         "from their metadata; legacy-extracted faces always train at 'legacy'.")
 coverage = ConfigItem(
     datatype=float, default=100.0, group="face", min_max=(62.5, 100.0), rounding=2,
-    info="The percentage of the aligned face image that is cropped out and trained on. Less "
-         "coverage trains more detail on the central face.")
+    info="The percentage of the image, at the chosen centering, that is cropped out and trained "
+         "on. Less coverage trains more detail on the central face. For legacy centering: 62.5% "
+         "is about eyebrow to eyebrow, 75% temple to temple, 87.5% ear to ear, 100% a mugshot. "
+         "Keep it above 75% for face centering and at 100% for head.")
 vertical_offset = ConfigItem(
     datatype=int, default=0, group="face", min_max=(-25, 25), rounding=1,
-    info="Move the training crop up (negative) or down (positive), as a percentage of the image "
-         "size.")
+    info="Move the face up or down in the training image, as a percentage of the face at the "
+         "image's centering (the core face size, not the image size). Negative values move the "
+         "face up (expose more chin and less forehead). Positive values move the face down "
+         "(expose less chin and more forehead).")
 icnr_init = ConfigItem(
     datatype=bool, default=False, group="initialization",
     info="Initialise the convolutions that feed a pixel shuffle with ICNR, which avoids "
@@ -137,15 +143,18 @@ class Loss(GlobalSection):
         info="Compute the face loss inside the mask only, so the background does not count.")
     mask_type = ConfigItem(
         datatype=str, default="extended", group="mask", choices=_MASK_TYPES,
-        info="The mask from the alignments used for the penalized loss and the learned mask "
-             "('none' for no mask).")
+        info="The mask stored with each face (by Faceswap's extract or mask tool) used for the "
+             "penalized loss and the learned mask ('none' for no mask). Training stops, naming "
+             "the faces and the masks they carry, if a face lacks it. Faces in the simple format "
+             "use their alpha channel for any value but 'none'.")
     mask_dilation = ConfigItem(
         datatype=float, default=0.0, group="mask", min_max=(-5.0, 5.0), rounding=1, fixed=False,
-        info="Grow (positive) or shrink (negative) the mask, in percent of the image size.")
+        info="Grow (positive) or shrink (negative) the mask, in percent of the stored mask's "
+             "size.")
     mask_blur_kernel = ConfigItem(
         datatype=int, default=3, group="mask", min_max=(0, 9), rounding=1, fixed=False,
-        info="The size of the blur applied to the mask (0 for none; even values are rounded up "
-             "to odd).")
+        info="The size of the gaussian blur applied to the mask, in pixels of the stored mask "
+             "(128 px for Faceswap's extract; 0 for none; even values are rounded up to odd).")
     mask_threshold = ConfigItem(
         datatype=int, default=4, group="mask", min_max=(0, 50), rounding=1, fixed=False,
         info="Mask values below this percentage become 0 and above 100 minus it become 1.")
