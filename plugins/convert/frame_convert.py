@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,8 +102,8 @@ class FrameConverter:
         ``-S/--face-scale`` percent: a positive value enlarges the swapped face about its
         centre.
     jobs
-        ``-j/--jobs``: frames of a batch are patched by this many threads (OpenCV and NumPy
-        release the GIL); 0 for one per CPU core, 1 for none.
+        ``-j/--jobs``: the threads that patch frames while the next faces are predicted
+        (OpenCV and NumPy release the GIL); 0 for one per CPU core.
     """
 
     def __init__(self, predict: Predict, input_size: int, output_size: int, *,
@@ -129,37 +130,46 @@ class FrameConverter:
         """Convert frames in order, yielding ``(name, converted BGR uint8 frame)``.
 
         Faces are predicted in batches of ``batch_size`` faces, gathered across consecutive
-        frames (at most :data:`MAX_PENDING_FRAMES` frames are held); a frame is yielded once
-        all its faces are predicted.
+        frames, on the calling thread. The frames of a batch are then patched by ``jobs``
+        worker threads while the next batch is gathered and predicted, so patching overlaps
+        prediction (as Faceswap's separate predict and convert threads do). At most
+        :data:`MAX_PENDING_FRAMES` frames wait to be predicted, and as many to be yielded.
         """
-        pending: list[ConvertFrame] = []
-        queued = 0
-        for frame in frames:
-            pending.append(frame)
-            queued += len(frame.faces)
-            if queued >= self.batch_size or len(pending) >= MAX_PENDING_FRAMES:
-                yield from self._flush(pending)
+        done: deque[Future[tuple[str, np.ndarray]]] = deque()
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="convert") as pool:
+            pending: list[ConvertFrame] = []
+            queued = 0
+            for frame in frames:
+                pending.append(frame)
+                queued += len(frame.faces)
+                if queued < self.batch_size and len(pending) < MAX_PENDING_FRAMES:
+                    continue
+                done.extend(self._predict_and_submit(pool, pending))
                 pending, queued = [], 0
-        yield from self._flush(pending)
+                while done and (done[0].done() or len(done) > MAX_PENDING_FRAMES):
+                    yield done.popleft().result()
+            done.extend(self._predict_and_submit(pool, pending))
+            while done:
+                yield done.popleft().result()
 
-    def _flush(self, pending: list[ConvertFrame]) -> Iterator[tuple[str, np.ndarray]]:
+    def _predict_and_submit(self, pool: ThreadPoolExecutor, pending: list[ConvertFrame]
+                            ) -> list[Future[tuple[str, np.ndarray]]]:
+        """Predict the faces of ``pending`` frames; submit each frame's patching."""
         feeds = [self._feed_face(frame.image, face) for frame in pending for face in frame.faces]
         predicted: list[np.ndarray] = []
         for start in range(0, len(feeds), self.batch_size):
             predicted.extend(self._predict(np.stack(feeds[start:start + self.batch_size])))
-        work = []
+        futures = []
         index = 0
         for frame in pending:
             count = len(frame.faces)
-            work.append((frame, predicted[index:index + count]))
+            futures.append(pool.submit(self._patch_named, frame, predicted[index:index + count]))
             index += count
-        if self.jobs > 1 and len(work) > 1:
-            with ThreadPoolExecutor(min(self.jobs, len(work))) as pool:
-                patched = list(pool.map(lambda job: self.patch_frame(*job), work))
-        else:
-            patched = [self.patch_frame(*job) for job in work]
-        for (frame, _), image in zip(work, patched, strict=True):
-            yield frame.name, image
+        return futures
+
+    def _patch_named(self, frame: ConvertFrame, predicted: list[np.ndarray]
+                     ) -> tuple[str, np.ndarray]:
+        return frame.name, self.patch_frame(frame, predicted)
 
     def _feed_face(self, image: np.ndarray, face: ConvertFace) -> np.ndarray:
         """The model input: the frame path warp at the input size, ``float32`` in [0, 1]."""
