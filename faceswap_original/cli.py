@@ -1,7 +1,10 @@
 """The ``faceswap-original`` command line: train, convert, export, restore, plugins, demo.
 
-Option names follow Faceswap's where Faceswap has them. A :class:`~lib.errors.FaceswapError` is
-printed as one message (no traceback unless ``-L DEBUG``) and the exit status is 1.
+Option names and meanings follow Faceswap 3 where Faceswap 3 has the option (a Faceswap 3
+command line means the same here); Faceswap 2's multi-letter short forms that Faceswap 3 dropped
+(``-bs``, ``-it``, ``-ss``, ``-tia`` ...) still work as hidden aliases, as in Faceswap 3. Options
+of our own have long names that do not clash. A :class:`~lib.errors.FaceswapError` is printed as
+one message (no traceback unless ``-L DEBUG``) and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -43,13 +46,31 @@ def _add_exclude_gpus(parser: argparse.ArgumentParser) -> None:
                              "backend.")
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_alias(parser: argparse.ArgumentParser, alias: str, dest: str, **kwargs) -> None:
+    """A hidden alias (not in ``--help``) of the option that stores to ``dest``."""
+    parser.add_argument(alias, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        **kwargs)
+
+
+def _add_common(parser: argparse.ArgumentParser, short_config_alias: bool = True) -> None:
+    """Faceswap 3's global options: ``-C/--configfile``, ``-L/--loglevel``, ``-F/--logfile``.
+
+    ``-c`` (our earlier short form of the config file) stays a hidden alias of ``-C`` unless
+    ``short_config_alias`` is False: in ``train`` and ``convert`` Faceswap 3 gives ``-c``
+    another meaning, which wins.
+    """
+    parser.add_argument("-C", "--configfile", dest="configfile", default=None,
+                        help="The training config (train.ini) to use instead of the default "
+                             "one.")
+    _add_alias(parser, "--config-file", "configfile")  # our earlier spelling
+    if short_config_alias:
+        _add_alias(parser, "-c", "configfile")
     parser.add_argument("-L", "--loglevel", type=str.upper, default="INFO",
                         choices=list(_LOG_LEVELS),
                         help="Log level. DEBUG also shows the traceback of errors.")
-    parser.add_argument("-c", "--config-file", dest="configfile", default=None,
-                        help="The training config (train.ini) to use instead of the default "
-                             "one.")
+    parser.add_argument("-F", "--logfile", dest="logfile", default=None,
+                        help="Also write the log to this file (appended to).")
+    _add_alias(parser, "-LF", "logfile")  # Faceswap 2
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
@@ -65,41 +86,69 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                         help="Folder to save the model in (resumed when it holds one).")
     parser.add_argument("-t", "--trainer", default="original",
                         help="The model plugin to train (see `faceswap-original plugins`).")
-    parser.add_argument("-bs", "--batch-size", dest="batch_size", type=_bounded_int(1, 256),
-                        default=16, help="Faces per side in a batch (1-256).")
-    parser.add_argument("-it", "--iterations", type=_bounded_int(1, 100_000_000),
-                        default=1_000_000, help="Iterations to train for in this session.")
-    parser.add_argument("-s", "--save-interval", dest="save_interval",
-                        type=_bounded_int(1), default=250, help="Save every N iterations.")
-    parser.add_argument("-ss", "--snapshot-interval", dest="snapshot_interval",
-                        type=_bounded_int(0), default=25_000,
-                        help="Snapshot the model folder every N iterations (0: never).")
-    parser.add_argument("-w", "--warmup", type=_bounded_int(0), default=0,
-                        help="Ramp the learning rate up over the first N iterations.")
-    parser.add_argument("-p", "--preview-dir", dest="preview_dir", default=None,
-                        help="Folder for the preview image (default: the model folder).")
-    parser.add_argument("-tia", "--timelapse-input-A", dest="timelapse_input_a", default=None,
-                        help="Folder of side A faces for a timelapse: at every save, a preview "
-                             "of these same faces is added to the timelapse folder.")
-    parser.add_argument("-tib", "--timelapse-input-B", dest="timelapse_input_b", default=None,
-                        help="Folder of side B faces for the timelapse (needed with -tia).")
-    parser.add_argument("-to", "--timelapse-output", dest="timelapse_output", default=None,
-                        help="Folder for the timelapse images (default: <model dir>/timelapse).")
-    parser.add_argument("--no-logs", dest="no_logs", action="store_true",
-                        help="Do not write TensorBoard logs.")
-    parser.add_argument("--summary", action="store_true",
+    parser.add_argument("-u", "--summary", action="store_true",
                         help="Print the model's summary and exit.")
     parser.add_argument("-f", "--freeze-weights", dest="freeze_weights", action="store_true",
                         help="Freeze the plugin's freeze_layers (the encoder by default).")
     parser.add_argument("-l", "--load-weights", dest="load_weights", default=None,
                         help="A .keras model file to copy the load_layers' weights from, for a "
                              "new model.")
+    parser.add_argument("-b", "--batch-size", dest="batch_size", type=_bounded_int(1, 256),
+                        default=16, help="Faces per side in a batch (1-256).")
+    parser.add_argument("-i", "--iterations", type=_bounded_int(1, 100_000_000),
+                        default=1_000_000, help="Iterations to train for in this session.")
+    parser.add_argument("-a", "--warmup", type=_bounded_int(0), default=0,
+                        help="Ramp the learning rate up linearly from 0 over the first N "
+                             "iterations (0: no warm-up).")
+    parser.add_argument("-d", "--distributed", dest="distribution_strategy",
+                        action="store_const", const="mirrored", default="default",
+                        help="Train on all visible GPUs, each batch split between them (the "
+                             "same as -D mirrored).")
     parser.add_argument("-D", "--distribution-strategy", dest="distribution_strategy",
-                        default="default", choices=["default", "mirrored", "central-storage"],
+                        default=argparse.SUPPRESS,
+                        choices=["default", "mirrored", "central-storage"],
                         help="How to train on several devices: 'mirrored' copies the model "
                              "to every GPU (TensorFlow MirroredStrategy, JAX DataParallel) and "
                              "splits each batch between them; 'central-storage' (TensorFlow) "
-                             "keeps the weights on the CPU.")
+                             "keeps the weights on the CPU (default: 'default').")
+    parser.add_argument("-n", "--no-logs", dest="no_logs", action="store_true",
+                        help="Do not write TensorBoard logs.")
+    parser.add_argument("-r", "--use-lr-finder", dest="use_lr_finder", action="store_true",
+                        help="Find the learning rate with the learning-rate finder (not "
+                             "available yet: refused with a message).")
+    parser.add_argument("-s", "--save-interval", dest="save_interval",
+                        type=_bounded_int(1), default=250, help="Save every N iterations.")
+    parser.add_argument("-I", "--snapshot-interval", dest="snapshot_interval",
+                        type=_bounded_int(0), default=25_000,
+                        help="Snapshot the model folder every N iterations (0: never).")
+    parser.add_argument("-x", "--timelapse-input-A", dest="timelapse_input_a", default=None,
+                        help="Folder of side A faces for a timelapse: at every save, a preview "
+                             "of these same faces is added to the timelapse folder.")
+    parser.add_argument("-y", "--timelapse-input-B", dest="timelapse_input_b", default=None,
+                        help="Folder of side B faces for the timelapse (needed with -x).")
+    parser.add_argument("-z", "--timelapse-output", dest="timelapse_output", default=None,
+                        help="Folder for the timelapse images (default: <model dir>/timelapse).")
+    parser.add_argument("-p", "--preview", dest="preview", action="store_true",
+                        help="Faceswap shows the preview in a window; this program has no "
+                             "window and writes the preview image at every save instead (see "
+                             "-w and --preview-dir).")
+    parser.add_argument("-w", "--write-image", dest="write_image", action="store_true",
+                        help="Write the preview image as training_preview.png in the current "
+                             "folder (Faceswap writes it beside faceswap.py) instead of "
+                             "<model dir>/<plugin>_preview.png.")
+    parser.add_argument("--preview-dir", dest="preview_dir", default=None,
+                        help="Folder for the preview image <plugin>_preview.png (default: the "
+                             "model folder).")
+    parser.add_argument("-M", "--warp-to-landmarks", dest="warp_to_landmarks",
+                        action="store_true",
+                        help="Warp each face towards the landmarks of a similar face of the "
+                             "other side instead of a random warp (the 'dfaker' way).")
+    parser.add_argument("-P", "--no-flip", dest="no_flip", action="store_true",
+                        help="Do not flip faces at random.")
+    parser.add_argument("-c", "--no-augment-color", dest="no_augment_color",
+                        action="store_true", help="Do not augment the colours.")
+    parser.add_argument("-W", "--no-warp", dest="no_warp", action="store_true",
+                        help="Do not warp the input faces.")
     parser.add_argument("--coordinator-address", dest="coordinator_address", default=None,
                         help="Train in several processes (machines), JAX backend: host:port of "
                              "process 0, the same for every process (default: "
@@ -111,16 +160,23 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--process-id", dest="process_id", type=_bounded_int(0), default=None,
                         help="This process's id, 0 to --num-processes - 1; process 0 is the "
                              "coordinator (default: $FACESWAP_PROCESS_ID, else 0).")
-    parser.add_argument("--no-warp", dest="no_warp", action="store_true",
-                        help="Do not warp the input faces.")
-    parser.add_argument("--no-flip", dest="no_flip", action="store_true",
-                        help="Do not flip faces at random.")
-    parser.add_argument("--no-augment-color", dest="no_augment_color", action="store_true",
-                        help="Do not augment the colours.")
+    # Faceswap 2's short forms that Faceswap 3 keeps as hidden deprecated aliases.
+    _add_alias(parser, "-su", "summary", action="store_true")
+    _add_alias(parser, "-bs", "batch_size", type=_bounded_int(1, 256))
+    _add_alias(parser, "-it", "iterations", type=_bounded_int(1, 100_000_000))
+    _add_alias(parser, "-nl", "no_logs", action="store_true")
+    _add_alias(parser, "-ss", "snapshot_interval", type=_bounded_int(0))
+    _add_alias(parser, "-tia", "timelapse_input_a")
+    _add_alias(parser, "-tib", "timelapse_input_b")
+    _add_alias(parser, "-to", "timelapse_output")
+    _add_alias(parser, "-wl", "warp_to_landmarks", action="store_true")
+    _add_alias(parser, "-nf", "no_flip", action="store_true")
+    _add_alias(parser, "-nac", "no_augment_color", action="store_true")
+    _add_alias(parser, "-nw", "no_warp", action="store_true")
     parser.add_argument("--seed", type=_bounded_int(0), default=None,
                         help="Seed for the data augmentation (reproducible batches).")
     _add_exclude_gpus(parser)
-    _add_common(parser)
+    _add_common(parser, short_config_alias=False)
 
 
 def _add_convert(subparsers: argparse._SubParsersAction) -> None:
@@ -138,7 +194,7 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-s", "--swap-model", dest="swap_model", action="store_true",
                         help="Swap B -> A instead of A -> B.")
     _add_exclude_gpus(parser)
-    _add_common(parser)
+    _add_common(parser, short_config_alias=False)  # Faceswap 3: -c is the colour adjustment
 
 
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
@@ -199,8 +255,9 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
                     "faces.")
     parser.add_argument("-m", "--model-dir", dest="model_dir", default="faceswap_demo",
                         help="Folder for the demo's data, model, preview and swaps.")
-    parser.add_argument("-it", "--iterations", type=_bounded_int(1, 10_000_000), default=None,
+    parser.add_argument("-i", "--iterations", type=_bounded_int(1, 10_000_000), default=None,
                         help="Iterations to train (default: as many as fit in --minutes).")
+    _add_alias(parser, "-it", "iterations", type=_bounded_int(1, 10_000_000))
     parser.add_argument("--minutes", type=float, default=5.0,
                         help="Training time when -it is not given (default 5).")
     _add_common(parser)
@@ -218,10 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _set_logging(level_name: str) -> None:
+def _set_logging(level_name: str, logfile: str | None = None) -> None:
     level = _LOG_LEVELS[level_name]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-8s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    if logfile:
+        try:
+            handler = logging.FileHandler(logfile, encoding="utf-8")
+        except OSError as err:
+            raise FaceswapError(f"The log file '{logfile}' cannot be written ({err}). Give a "
+                                "writable path with -F, or leave it out.") from err
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)-8s %(name)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"))
+        logging.getLogger().addHandler(handler)
     for noisy in ("absl", "tensorflow", "jax", "h5py", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     # TensorFlow's C++ log (read when Keras loads, which is after this): its errors about graph
@@ -263,8 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if err.code == 2:
             return 1
         raise
-    _set_logging(args.loglevel)
     try:
+        _set_logging(args.loglevel, getattr(args, "logfile", None))
         return _run(args)
     except FaceswapError as err:
         if args.loglevel in ("DEBUG", "TRACE"):

@@ -108,5 +108,5 @@ def demo(args: argparse.Namespace) -> int:
           f"  timelapse: {root / 'timelapse'} (the same preview at every save)\n"
           f"  swapped: {swapped} (faces of A swapped to B)\n"
           f"Train longer with: faceswap-original train -A {faces_a} -B {faces_b} "
-          f"-m {model_dir} -c {config_file} -bs {_BATCH_SIZE}")
+          f"-m {model_dir} -C {config_file} -b {_BATCH_SIZE}")
     return 0

@@ -58,13 +58,13 @@ def _check_folders(args: argparse.Namespace) -> None:
     timelapse = (getattr(args, "timelapse_input_a", None),
                  getattr(args, "timelapse_input_b", None))
     if any(timelapse) and not all(timelapse):
-        raise FaceswapError("A timelapse needs faces of both sides: give -tia and -tib "
-                            "together (or neither).")
+        raise FaceswapError("A timelapse needs faces of both sides: give -x and -y together "
+                            "(or neither).")
     for side, folder in zip("AB", timelapse, strict=True):
         if folder and not Path(folder).is_dir():
             raise FaceswapError(f"The timelapse side {side} folder '{folder}' does not exist or "
                                 f"is not a folder. Give a folder of aligned face images with "
-                                f"-ti{side.lower()}.")
+                                f"-{'x' if side == 'A' else 'y'}.")
         if folder:
             get_image_paths(folder)  # an empty folder is an error before the model is built
     model_dir = Path(args.model_dir)
@@ -115,6 +115,10 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     from plugins.plugin_loader import PluginLoader
     from plugins.train.training import Trainer, feeder_options, train_iterations
 
+    if getattr(args, "use_lr_finder", False):
+        raise FaceswapError("The learning-rate finder (-r/--use-lr-finder) is not available in "
+                            "faceswap-original yet. Train without -r: the learning_rate of the "
+                            "training config is used.")
     _check_folders(args)
     images = {"a": get_image_paths(args.input_a), "b": get_image_paths(args.input_b)}
     for side, paths in images.items():
@@ -122,14 +126,13 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
             raise FaceswapError(
                 f"The side {side.upper()} folder '{args.input_a if side == 'a' else args.input_b}'"
                 f" holds {len(paths)} image(s), fewer than the batch size of "
-                f"{args.batch_size}. Add more faces or lower the batch size (-bs).")
+                f"{args.batch_size}. Add more faces or lower the batch size (-b).")
     model = PluginLoader.get_model(args.trainer)(args.model_dir, args, predict=False)
     model.build()
     if getattr(args, "summary", False):
         return model
     plugin = PluginLoader.get_trainer()(model, args.batch_size)
-    preview = Path(args.preview_dir) / f"{model.name}_preview.png" if getattr(
-        args, "preview_dir", None) else None
+    preview = _preview_path(args, model.name)
     with contextlib.ExitStack() as stack:
         feeder = stack.enter_context(Feeder(
             images, model, args.batch_size, feeder_options(model, args),
@@ -147,6 +150,22 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     logger.info("Trained %s iterations in %.0f s (model total: %s). Model saved in '%s'.",
                 steps, time.monotonic() - started, model.iterations, model.io.model_dir)
     return model
+
+
+def _preview_path(args: argparse.Namespace, name: str) -> Path | None:
+    """Where the preview image goes: ``--preview-dir``, else ``training_preview.png`` in the
+    current folder with ``-w`` (Faceswap writes that file beside faceswap.py), else ``None``
+    (the model folder's ``<name>_preview.png``)."""
+    if getattr(args, "preview_dir", None):
+        path: Path | None = Path(args.preview_dir) / f"{name}_preview.png"
+    elif getattr(args, "write_image", False):
+        path = Path.cwd() / "training_preview.png"
+    else:
+        path = None
+    if getattr(args, "preview", False):
+        logger.info("There is no preview window in faceswap-original (-p): the preview image is "
+                    "written to '%s' at every save.", path or f"<model dir>/{name}_preview.png")
+    return path
 
 
 def _timelapse(args: argparse.Namespace, model: Any, stack: contextlib.ExitStack

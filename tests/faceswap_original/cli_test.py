@@ -1,6 +1,7 @@
 """The faceswap-original command line, end to end on tiny demo data."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -40,8 +41,8 @@ def _run(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProc
 
 def _train_args(data, model_dir, iterations: int, *extra: str) -> list[str]:
     faces_a, faces_b, config = data
-    return ["train", "-A", str(faces_a), "-B", str(faces_b), "-m", str(model_dir), "-bs", "2",
-            "-it", str(iterations), "-s", "2", "-c", str(config), "--seed", "3", *extra]
+    return ["train", "-A", str(faces_a), "-B", str(faces_b), "-m", str(model_dir), "-b", "2",
+            "-i", str(iterations), "-s", "2", "-C", str(config), "--seed", "3", *extra]
 
 
 def _folder_state(folder: Path) -> dict[str, bytes]:
@@ -67,7 +68,7 @@ def test_train_resume_convert_restore(data, tmp_path):
 
     out_dir = tmp_path / "swapped"
     assert main(["convert", "-i", str(data[0]), "-o", str(out_dir), "-m", str(model_dir),
-                 "-c", str(data[2])]) == 0
+                 "-C", str(data[2])]) == 0
     inputs = sorted(data[0].glob("*.png"))
     outputs = sorted(out_dir.glob("*.png"))
     assert [p.name for p in outputs] == [p.name for p in inputs]
@@ -126,7 +127,7 @@ def test_bad_input_exits_1_and_changes_nothing(case, data, tmp_path, capsys):
     bad_config.write_text("[global.optimizer]\nlearning_rate = fast\n")
     args = {"missing_a": _train_args((tmp_path / "nope", faces_b, config), model_dir, 1),
             "empty_b": _train_args((faces_a, empty, config), model_dir, 1),
-            "batch_too_big": [*_train_args(data, model_dir, 1), "-bs", "64"],
+            "batch_too_big": [*_train_args(data, model_dir, 1), "-b", "64"],
             "bad_plugin": [*_train_args(data, model_dir, 1), "-t", "../original"],
             "bad_config": _train_args((faces_a, faces_b, bad_config), model_dir, 1),
             "negative_iterations": _train_args(data, model_dir, -5)}[case]
@@ -152,3 +153,129 @@ def test_plugins_lists_every_model():
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
     assert {"original", "dfaker", "phaze_a", "villain"} <= set(names)
+
+
+# --- Faceswap 3's command line -------------------------------------------------------------------
+def _parse(*argv: str):
+    from faceswap_original.cli import build_parser
+    return vars(build_parser().parse_args(list(argv)))
+
+
+_TRAIN = ("train", "-A", "fa", "-B", "fb", "-m", "model")
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize(("argv", "expected"), [
+    # every train option of Faceswap 3, short forms
+    ((*_TRAIN, "-t", "dfaker", "-u", "-f", "-l", "w.keras", "-b", "8", "-i", "500", "-a", "100",
+      "-n", "-s", "50", "-I", "1000", "-x", "ta", "-y", "tb", "-z", "tl", "-p", "-w", "-M", "-P",
+      "-c", "-W", "-C", "my.ini", "-L", "VERBOSE", "-F", "fs.log", "-X", "0", "1"),
+     {"trainer": "dfaker", "summary": True, "freeze_weights": True, "load_weights": "w.keras",
+      "batch_size": 8, "iterations": 500, "warmup": 100, "no_logs": True, "save_interval": 50,
+      "snapshot_interval": 1000, "timelapse_input_a": "ta", "timelapse_input_b": "tb",
+      "timelapse_output": "tl", "preview": True, "write_image": True, "warp_to_landmarks": True,
+      "no_flip": True, "no_augment_color": True, "no_warp": True, "configfile": "my.ini",
+      "loglevel": "VERBOSE", "logfile": "fs.log", "exclude_gpus": [0, 1],
+      "distribution_strategy": "default", "use_lr_finder": False}),
+    # the same by long names
+    ((*_TRAIN, "--trainer", "iae", "--summary", "--freeze-weights", "--load-weights", "w.keras",
+      "--batch-size", "4", "--iterations", "7", "--warmup", "3", "--distributed", "--no-logs",
+      "--use-lr-finder", "--save-interval", "5", "--snapshot-interval", "0",
+      "--timelapse-input-A", "ta", "--timelapse-input-B", "tb", "--timelapse-output", "tl",
+      "--preview", "--write-image", "--warp-to-landmarks", "--no-flip", "--no-augment-color",
+      "--no-warp", "--configfile", "my.ini", "--loglevel", "debug", "--logfile", "fs.log",
+      "--exclude-gpus", "2"),
+     {"trainer": "iae", "summary": True, "freeze_weights": True, "batch_size": 4,
+      "iterations": 7, "warmup": 3, "distribution_strategy": "mirrored", "no_logs": True,
+      "use_lr_finder": True, "save_interval": 5, "snapshot_interval": 0, "preview": True,
+      "write_image": True, "warp_to_landmarks": True, "no_flip": True,
+      "no_augment_color": True, "no_warp": True, "configfile": "my.ini", "loglevel": "DEBUG",
+      "logfile": "fs.log", "exclude_gpus": [2]}),
+    # defaults: nothing switched on, Faceswap 3's default values
+    (_TRAIN,
+     {"trainer": "original", "batch_size": 16, "iterations": 1_000_000, "warmup": 0,
+      "save_interval": 250, "snapshot_interval": 25_000, "summary": False, "no_logs": False,
+      "preview": False, "write_image": False, "warp_to_landmarks": False, "no_flip": False,
+      "no_augment_color": False, "no_warp": False, "configfile": None, "loglevel": "INFO",
+      "logfile": None, "distribution_strategy": "default", "timelapse_input_a": None}),
+    # the clashes follow Faceswap 3: -w writes the preview image, -c drops colour augmentation
+    ((*_TRAIN, "-w", "-c"),
+     {"write_image": True, "warmup": 0, "no_augment_color": True, "configfile": None}),
+    # Faceswap 2's short forms (hidden, deprecated in Faceswap 3) still work
+    ((*_TRAIN, "-bs", "2", "-it", "9", "-ss", "10", "-tia", "ta", "-tib", "tb", "-to", "tl",
+      "-su", "-nl", "-wl", "-nf", "-nac", "-nw", "-LF", "old.log"),
+     {"batch_size": 2, "iterations": 9, "snapshot_interval": 10, "timelapse_input_a": "ta",
+      "timelapse_input_b": "tb", "timelapse_output": "tl", "summary": True, "no_logs": True,
+      "warp_to_landmarks": True, "no_flip": True, "no_augment_color": True, "no_warp": True,
+      "logfile": "old.log"}),
+    # our own options keep their long names
+    ((*_TRAIN, "--preview-dir", "pv", "--seed", "4", "-D", "central-storage",
+      "--config-file", "x.ini"),
+     {"preview_dir": "pv", "seed": 4, "distribution_strategy": "central-storage",
+      "configfile": "x.ini"}),
+    # convert and the global options
+    (("convert", "-i", "in", "-o", "out", "-m", "model", "-s", "-C", "c.ini", "-L", "DEBUG",
+      "-F", "c.log", "-X", "1"),
+     {"input_dir": "in", "output_dir": "out", "model_dir": "model", "swap_model": True,
+      "configfile": "c.ini", "loglevel": "DEBUG", "logfile": "c.log", "exclude_gpus": [1]}),
+    (("convert", "--input-dir", "in", "--output-dir", "out", "--model-dir", "model",
+      "--swap-model", "--configfile", "c.ini"),
+     {"input_dir": "in", "output_dir": "out", "model_dir": "model", "swap_model": True,
+      "configfile": "c.ini"}),
+    (("demo", "-i", "3", "-C", "d.ini"), {"iterations": 3, "configfile": "d.ini"}),
+    (("demo", "-it", "3", "-c", "d.ini"), {"iterations": 3, "configfile": "d.ini"}),
+    (("restore", "-m", "model", "-F", "r.log"), {"model_dir": "model", "logfile": "r.log"}),
+], ids=["train-short", "train-long", "train-defaults", "train-clashes", "train-fs2-aliases",
+        "train-ours", "convert-short", "convert-long", "demo", "demo-old", "restore"])
+def test_faceswap3_command_lines(argv, expected):
+    parsed = _parse(*argv)
+    assert {key: parsed[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ("convert", "-i", "in", "-o", "out", "-m", "model", "-c", "x.ini"),  # Faceswap 3: colour
+    (*_TRAIN, "-c", "x.ini"),          # -c takes no value in train now
+    (*_TRAIN, "-p", "folder"),         # -p is Faceswap 3's preview switch
+])
+def test_old_meanings_of_clashing_options_are_refused(argv, capsys):
+    assert main(list(argv)) == 1
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_hidden_aliases_stay_out_of_help():
+    from faceswap_original.cli import build_parser
+    subparsers = next(action for action in build_parser()._actions  # noqa: SLF001
+                      if isinstance(action, argparse._SubParsersAction))  # noqa: SLF001
+    text = subparsers.choices["train"].format_help()
+    for alias in ("-bs", "-it", "-ss", "-tia", "-tib", "-to", "-su", "-nl", "-wl", "-nf", "-nac",
+                  "-nw", "-LF", "--config-file"):
+        assert f"{alias} " not in text and f"{alias}," not in text, alias
+    for option in ("-b BATCH_SIZE", "-i ITERATIONS", "-I SNAPSHOT_INTERVAL", "-a WARMUP",
+                   "-x TIMELAPSE_INPUT_A", "-M, --warp-to-landmarks", "-c, --no-augment-color",
+                   "-C CONFIGFILE", "-F LOGFILE"):
+        assert option in text, option
+
+
+def test_logfile_receives_the_log(tmp_path, capsys):
+    import logging
+
+    logfile = tmp_path / "faceswap.log"
+    assert main(["plugins", "-F", str(logfile)]) == 0
+    capsys.readouterr()
+    logging.getLogger("faceswap_original.test").warning("a line for the log file")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    assert "WARNING  faceswap_original.test a line for the log file" in logfile.read_text()
+    logging.basicConfig(force=True)  # close the file handler
+
+
+def test_unwritable_logfile_is_a_clear_error(tmp_path, capsys):
+    assert main(["plugins", "-F", str(tmp_path / "missing" / "fs.log")]) == 1
+    assert "The log file" in capsys.readouterr().err
+
+
+def test_lr_finder_is_refused_with_a_message(data, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    assert main([*_train_args(data, model_dir, 1), "-r"]) == 1
+    assert "learning-rate finder" in capsys.readouterr().err
+    assert not model_dir.exists()

@@ -34,7 +34,7 @@ def fixture_faces(tmp_path_factory):
 
 
 @pytest.mark.parametrize("given, message", [
-    ({"timelapse_input_a": "A"}, "give -tia and -tib together"),
+    ({"timelapse_input_a": "A"}, "give -x and -y together"),
     ({"timelapse_input_a": "A", "timelapse_input_b": "missing"},
      "timelapse side B folder .*missing.* does not exist"),
     ({"timelapse_input_a": "A", "timelapse_input_b": "empty"},
@@ -56,3 +56,25 @@ def test_timelapse_defaults_to_the_model_folder(faces, tmp_path):
     assert sorted(path.name for path in folder.iterdir()) == ["00000001.png", "00000002.png"]
     assert model.iterations == 2
     assert cv2.imread(str(folder / "00000002.png")) is not None
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({}, None),
+    ({"write_image": True}, "cwd"),
+    ({"write_image": True, "preview_dir": "pv"}, "pv"),
+    ({"preview": True}, None)])
+def test_preview_path(given, expected, tmp_path, monkeypatch):
+    """No option: the model folder's preview (None); -w: Faceswap's training_preview.png in the
+    current folder; --preview-dir wins."""
+    from faceswap_original.train import _preview_path
+
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(**{key: str(tmp_path / value) if key == "preview_dir" else value
+                                 for key, value in given.items()})
+    path = _preview_path(args, "original")
+    if expected is None:
+        assert path is None
+    elif expected == "cwd":
+        assert path == tmp_path / "training_preview.png"
+    else:
+        assert path == tmp_path / "pv" / "original_preview.png"

@@ -39,7 +39,7 @@ def train_args(data: tuple[Path, Path, Path], model_dir: Path, iterations: int,
     """``train`` arguments for the tiny plugin, batch size 2."""
     faces_a, faces_b, config = data
     return ["train", "-t", NAME, "-A", str(faces_a), "-B", str(faces_b), "-m", str(model_dir),
-            "-bs", "2", "-it", str(iterations), "-s", "1", "-c", str(config), "--seed", "3",
+            "-b", "2", "-i", str(iterations), "-s", "1", "-C", str(config), "--seed", "3",
             *extra]
 
 
