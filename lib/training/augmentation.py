@@ -389,15 +389,18 @@ def piecewise_affine_maps(destination: np.ndarray, source: np.ndarray, size: int
     inside = np.all((triangles >= low) & (triangles <= high), axis=(1, 2))
     triangles = triangles[inside]
     labels = np.full((size, size), -1, dtype="int32")
-    coefficients = np.zeros((len(triangles), 2, 3))
-    for number, triangle in enumerate(triangles):
-        vertices = np.argmin(np.linalg.norm(destination[None] - triangle[:, None], axis=-1),
-                             axis=1)
-        if len(set(vertices.tolist())) < 3:
-            continue
-        coefficients[number] = cv2.getAffineTransform(
-            destination[vertices].astype("float32"), source[vertices].astype("float32"))
-        cv2.fillConvexPoly(labels, np.rint(destination[vertices] * 16).astype("int32"),
+    vertices = np.argmin(np.linalg.norm(triangles[:, :, None] - destination[None, None],
+                                        axis=-1), axis=2)  # (T, 3) point indices
+    distinct = ((vertices[:, 0] != vertices[:, 1]) & (vertices[:, 1] != vertices[:, 2])
+                & (vertices[:, 0] != vertices[:, 2]))
+    vertices = vertices[distinct]
+    # the affine of each triangle, destination -> source: S = M @ [D; 1] for its 3 vertices
+    corners = np.concatenate([destination[vertices], np.ones(vertices.shape + (1,))], axis=-1)
+    keep = np.abs(np.linalg.det(corners)) > 1e-9
+    vertices, corners = vertices[keep], corners[keep]
+    coefficients = np.linalg.solve(corners, source[vertices]).transpose(0, 2, 1)  # (T, 2, 3)
+    for number, triangle in enumerate(vertices):
+        cv2.fillConvexPoly(labels, np.rint(destination[triangle] * 16).astype("int32"),
                            number, lineType=cv2.LINE_8, shift=4)
     rows, cols = np.mgrid[:size, :size].astype("float64")
     map_x, map_y = cols.copy(), rows.copy()
