@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from lib.align.aligned_mask import MAX_STORED_SIZE
 from lib.errors import FaceswapError
 from lib.utils import write_atomic
 
@@ -36,9 +37,7 @@ __all__ = [
     "ALIGNMENTS_VERSION",
     "MAX_DATA_BYTES",
     "MAX_FILE_BYTES",
-    "MAX_MASK_SIZE",
     "Alignments",
-    "decompress_mask",
     "default_alignments_path",
     "load_alignments",
     "save_alignments",
@@ -53,8 +52,6 @@ MAX_FILE_BYTES = 1 << 30
 """Largest compressed file accepted by default (1 GiB)."""
 MAX_DATA_BYTES = 4 << 30
 """Largest decompressed pickle accepted by default (4 GiB)."""
-MAX_MASK_SIZE = 1024
-"""Largest ``stored_size`` of a stored mask (Faceswap's extractor stores 128)."""
 
 _PICKLE_PROTOCOL = 4  # Faceswap compat: the default protocol of Python 3.11-3.13
 _LANDMARK_SHAPES = {(68, 2), (51, 2), (4, 2), (26, 3)}
@@ -273,8 +270,8 @@ def _check_mask(entry: Any, where: str) -> None:
     _check_array(matrix, f"{where}/affine_matrix", {(2, 3)})
     entry["interpolator"] = _to_int(entry["interpolator"], f"{where}/interpolator")
     size = entry["stored_size"] = _to_int(entry["stored_size"], f"{where}/stored_size")
-    if not 1 <= size <= MAX_MASK_SIZE:
-        raise _Refused(f"a mask size of {size} (1 to {MAX_MASK_SIZE} allowed) at {where}")
+    if not 1 <= size <= MAX_STORED_SIZE:
+        raise _Refused(f"a mask size of {size} (1 to {MAX_STORED_SIZE} allowed) at {where}")
     entry.setdefault("stored_centering", "face")  # Faceswap compat: updater MaskCentering
     if entry["stored_centering"] not in _CENTERINGS:
         raise _Refused(f"a mask centering {entry['stored_centering']!r} at {where}")
@@ -418,29 +415,6 @@ def save_alignments(path: str | Path, data: dict[str, dict[str, Any]]) -> Path:
     write_atomic(path, serialize_alignments(data))
     logger.info("Saved alignments file '%s'", path)
     return path
-
-
-def decompress_mask(entry: dict[str, Any], where: str = "alignments file") -> np.ndarray:
-    """The ``(stored_size, stored_size, 1)`` ``uint8`` array of a stored mask entry, inflated
-    no further than its declared size (a zip bomb is refused, not inflated).
-
-    Raises
-    ------
-    lib.errors.FaceswapError
-        If the data is not zlib data of exactly ``stored_size ** 2`` bytes.
-    """
-    size = int(entry["stored_size"])
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(entry["mask"], size * size + 1)
-    except zlib.error as err:
-        raise FaceswapError(f"A stored mask in '{where}' is damaged ({err}). Extract the faces "
-                            "again or choose another mask type (-M/--mask-type).") from err
-    if len(raw) != size * size or not inflater.eof:
-        raise FaceswapError(f"A stored mask in '{where}' does not hold {size}x{size} pixels. "
-                            "Extract the faces again or choose another mask type "
-                            "(-M/--mask-type).")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(size, size, 1)
 
 
 class Alignments:
