@@ -16,10 +16,18 @@ from lib.align.aligned_mask import stored_landmark_mask
 from lib.align.alignments import save_alignments
 from lib.errors import FaceswapError
 from lib.video import VideoReader
+from plugins.convert import convert_config
 from tests.lib.video_test import _audio_packets, _make_video
 from tests.plugins.convert.frame_convert_test import _landmarks
 
 _MODEL = {"input_size": 32, "output_size": 32, "centering": "face", "coverage": 1.0}
+
+
+@pytest.fixture(autouse=True)
+def _reset_convert_config():
+    convert_config.reset_config()
+    yield
+    convert_config.reset_config()
 
 
 def _predict(batch: np.ndarray) -> np.ndarray:
