@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lib.align.aligned_mask import MAX_STORED_SIZE
+from lib.align.aligned_mask import MAX_STORED_SIZE, stored_landmark_mask
 from lib.errors import FaceswapError
 from lib.utils import write_atomic
 
@@ -39,6 +39,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "Alignments",
     "default_alignments_path",
+    "face_from_landmarks",
     "load_alignments",
     "save_alignments",
     "serialize_alignments",
@@ -415,6 +416,26 @@ def save_alignments(path: str | Path, data: dict[str, dict[str, Any]]) -> Path:
     write_atomic(path, serialize_alignments(data))
     logger.info("Saved alignments file '%s'", path)
     return path
+
+
+def face_from_landmarks(landmarks_xy: np.ndarray,
+                        masks: tuple[str, ...] = ("components", "extended")) -> dict[str, Any]:
+    """A face dict as Faceswap's extract stores it, from 68 frame landmarks: the landmarks'
+    bounding box as the detector box, the landmark masks ``masks`` (extract always stores
+    ``components`` and ``extended``), no identity and no thumbnail.
+
+    For writing alignments files of known faces (the demo, tests); see :func:`save_alignments`.
+    """
+    landmarks = np.asarray(landmarks_xy, dtype="float32")
+    left, top = np.floor(landmarks.min(axis=0)).astype(int)
+    right, bottom = np.ceil(landmarks.max(axis=0)).astype(int)
+    stored = {}
+    for name in masks:
+        entry = stored_landmark_mask(landmarks, name).to_dict()
+        entry["affine_matrix"] = np.asarray(entry["affine_matrix"], dtype="float64")
+        stored[name] = entry
+    return {"x": int(left), "w": int(right - left), "y": int(top), "h": int(bottom - top),
+            "landmarks_xy": landmarks, "mask": stored, "identity": {}, "thumb": None}
 
 
 class Alignments:

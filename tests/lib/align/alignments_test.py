@@ -16,6 +16,7 @@ from lib.align.aligned_mask import Mask
 from lib.align.alignments import (
     Alignments,
     default_alignments_path,
+    face_from_landmarks,
     load_alignments,
     save_alignments,
     serialize_alignments,
@@ -348,3 +349,18 @@ def test_restricted_unpickler_is_not_plain_pickle() -> None:
     pickle.loads/pickle.load."""
     source = Path(__file__).parents[3].joinpath("lib", "align", "alignments.py").read_text()
     assert "pickle.loads(" not in source and "pickle.load(" not in source
+
+
+def test_face_from_landmarks_is_an_extract_face(tmp_path: Path) -> None:
+    landmarks = _landmarks(5)
+    face = face_from_landmarks(landmarks)
+    assert list(face) == ["x", "w", "y", "h", "landmarks_xy", "mask", "identity", "thumb"]
+    assert (face["x"], face["y"]) == tuple(np.floor(landmarks.min(axis=0)).astype(int))
+    assert face["x"] + face["w"] == int(np.ceil(landmarks[:, 0].max()))
+    assert sorted(face["mask"]) == ["components", "extended"]
+    for entry in face["mask"].values():
+        assert entry["stored_size"] == 128 and entry["stored_centering"] == "face"
+        assert entry["affine_matrix"].dtype == np.float64
+    path = save_alignments(tmp_path / "a.fsa", {"f.png": {"faces": [face]}})
+    loaded = load_alignments(path).get_faces_in_frame("f.png")[0]
+    assert Mask.from_dict(loaded["mask"]["extended"]).stored_mask.max() == 255
