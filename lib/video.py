@@ -86,6 +86,7 @@ class VideoReader:
             raise FaceswapError(f"The file '{self.path}' has no video stream.")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+        self._iterated = False
         if self.width * self.height > _MAX_FRAME_PIXELS or self.width <= 0 or self.height <= 0:
             self._container.close()
             raise FaceswapError(f"The video '{self.path}' has frames of {self.width}x"
@@ -116,7 +117,9 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         av = _av()
-        self._container.seek(0)
+        if self._iterated:  # a second pass starts from the beginning again
+            self._container.seek(0)
+        self._iterated = True
         try:
             for frame in self._container.decode(self._stream):
                 yield frame.to_ndarray(format="bgr24")

@@ -75,6 +75,7 @@ def test_read_frames_and_rate(tmp_path: Path, fps: Fraction) -> None:
         assert (video.width, video.height) == (_W, _H)
         assert not video.has_audio
         frames = list(video)
+        assert len(list(video)) == _FRAMES  # a second pass starts again
     assert len(frames) == _FRAMES
     for index, frame in enumerate(frames):
         assert frame.dtype == np.uint8 and frame.shape == (_H, _W, 3)
