@@ -193,6 +193,10 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
                         help="The trained model's folder.")
     parser.add_argument("-s", "--swap-model", dest="swap_model", action="store_true",
                         help="Swap B -> A instead of A -> B.")
+    parser.add_argument("--backend", choices=["keras", "onnx"], default="keras",
+                        help="Run the swap model through Keras (default) or through "
+                             "onnxruntime (converted in memory at start-up; needs the 'onnx' "
+                             "extra and Keras's TensorFlow backend).")
     _add_exclude_gpus(parser)
     _add_common(parser, short_config_alias=False)  # Faceswap 3: -c is the colour adjustment
 

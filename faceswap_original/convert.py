@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -30,7 +31,9 @@ def _paste(target: np.ndarray, patch: np.ndarray, left: int, top: int) -> None:
 
 
 def swap_faces(model, images: list[np.ndarray], batch_size: int = 16,
-               boxes: list[tuple[int, int, int]] | None = None) -> list[np.ndarray]:
+               boxes: list[tuple[int, int, int]] | None = None,
+               predict: Callable[[np.ndarray], list[np.ndarray]] | None = None
+               ) -> list[np.ndarray]:
     """Swap aligned faces with a model plugin built for inference.
 
     Parameters
@@ -43,6 +46,10 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16,
         ``(left, top, side)`` of each image's training crop
         (:func:`lib.align.aligned_face.training_crop`, the crop training used); ``None`` for the
         centred coverage crop without vertical offset.
+    predict
+        Runs the swap instead of the Keras model: BGR float32 faces in [0, 1] in, ``[face]`` or
+        ``[face, mask]`` (BGR) out, e.g. :class:`plugins.train.model._base.export.OnnxSwap`
+        (``--backend onnx``). ``None``: the Keras model's ``predict``.
 
     Returns
     -------
@@ -53,7 +60,7 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16,
     """
     swap = model.model
     size_in = int(swap.inputs[0].shape[1])
-    rgb = model.color_order == "rgb"
+    rgb = model.color_order == "rgb" and predict is None  # predict takes and gives BGR
     results = []
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
@@ -65,7 +72,7 @@ def swap_faces(model, images: list[np.ndarray], batch_size: int = 16,
         feed = feed.astype("float32") / 255.0
         if rgb:
             feed = feed[..., ::-1]
-        outputs = swap.predict(feed, verbose=0)
+        outputs = swap.predict(feed, verbose=0) if predict is None else predict(feed)
         outputs = [np.asarray(out) for out in (outputs if isinstance(outputs, list)
                                                else [outputs])]
         faces = [out for out in outputs if out.shape[-1] != 1][-1]
@@ -134,6 +141,12 @@ def convert(args: argparse.Namespace) -> int:
     name = model_name_in_folder(args.model_dir)
     model = PluginLoader.get_model(name)(args.model_dir, args, predict=True)
     model.build()
+    predict = None
+    if getattr(args, "backend", "keras") == "onnx":
+        from faceswap_original.export import plugin_swap_graph
+        from plugins.train.model._base.export import OnnxSwap
+        predict = OnnxSwap(plugin_swap_graph(model))
+        logger.info("Swapping through onnxruntime.")
     output_dir.mkdir(parents=True, exist_ok=True)
     written = 0
     batch = max(1, cfg.convert_batchsize())
@@ -144,7 +157,7 @@ def convert(args: argparse.Namespace) -> int:
         if not chunk:
             continue
         swapped = swap_faces(model, [image for _, image, _ in chunk], batch,
-                             [box for _, _, box in chunk])
+                             [box for _, _, box in chunk], predict=predict)
         for (path, _, _), result in zip(chunk, swapped, strict=True):
             success, data = cv2.imencode(path.suffix.lower(), result)
             if not success:

@@ -15,7 +15,7 @@ import keras
 from faceswap_original.restore import model_name_in_folder
 from lib.errors import FaceswapError
 
-__all__ = ["dflive_settings", "export", "float32_model", "load_swap_graph"]
+__all__ = ["dflive_settings", "export", "float32_model", "load_swap_graph", "plugin_swap_graph"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,20 @@ def load_swap_graph(model_dir: str | Path, switch_sides: bool = False,
     settings = dflive_settings(info.centering, info.coverage, info.vertical_offset)
     info.extra = {"deepfacelive_" + key: str(value) for key, value in settings.items()}
     return SwapGraph(swap, info, own)
+
+
+def plugin_swap_graph(plugin: Any):
+    """The :class:`~plugins.train.model._base.export.SwapGraph` of a plugin built for inference
+    (``predict=True``; its model is the swap model), for ``convert --backend onnx``."""
+    from plugins.train import train_config as cfg
+    from plugins.train.model._base.export import ExportInfo, SwapGraph
+
+    switch = bool(getattr(plugin.command_line_arguments, "swap_model", False))
+    info = ExportInfo(plugin=plugin.name, direction="B -> A" if switch else "A -> B",
+                      iterations=plugin.iterations, centering=cfg.centering(),
+                      coverage=float(cfg.coverage()), vertical_offset=int(cfg.vertical_offset()),
+                      model_color_order=plugin.color_order)
+    return SwapGraph(float32_model(plugin.model), info)
 
 
 def _rerun_on_tensorflow(args: argparse.Namespace) -> int:

@@ -65,6 +65,37 @@ def test_dfm_as_deepfacelive_runs_it_matches_convert(tiny_model, tmp_path, capsy
         assert np.abs(expected.astype(int) - result.astype(int)).max() <= 1
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="converts to ONNX in this process")
+def test_convert_backend_onnx_matches_keras(tiny_model, tmp_path):
+    """``convert --backend onnx`` writes the images ``convert`` writes with Keras (to 1 level
+    of 255), for a BGR model through the command and for an RGB one through swap_faces."""
+    from faceswap_original.convert import swap_faces
+    from faceswap_original.export import plugin_swap_graph
+    from plugins.train.model._base.export import OnnxSwap
+    model_dir, config = tiny_model
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(3)]
+    for index, image in enumerate(images):
+        cv2.imwrite(str(faces / f"{index}.png"), image)
+    for backend in ("keras", "onnx"):
+        assert main(["convert", "-i", str(faces), "-o", str(tmp_path / backend), "-m",
+                     str(model_dir), "-C", str(config), "--backend", backend]) == 0
+    for index in range(len(images)):
+        keras_out = cv2.imread(str(tmp_path / "keras" / f"{index}.png")).astype(int)
+        onnx_out = cv2.imread(str(tmp_path / "onnx" / f"{index}.png")).astype(int)
+        assert np.abs(keras_out - onnx_out).max() <= 1
+
+    plugin = make_plugin("tiny", tmp_path, LEARN_MASK, predict=True, model_dir=model_dir)
+    plugin.build()
+    plugin.color_order = "rgb"  # as a Phaze-A model with an RGB encoder
+    expected = swap_faces(plugin, images)
+    actual = swap_faces(plugin, images, predict=OnnxSwap(plugin_swap_graph(plugin)))
+    for exp, act in zip(expected, actual, strict=True):
+        assert np.abs(exp.astype(int) - act.astype(int)).max() <= 1
+
+
 def test_folder_without_a_model(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["export", "-m", str(tmp_path / "empty"), "-o", str(tmp_path / "x.onnx")]) == 1

@@ -37,8 +37,8 @@ import numpy as np
 from lib.errors import FaceswapError
 from lib.utils import atomic_replace, fsync_folder
 
-__all__ = ["FORMATS", "ONNX_INPUT", "ONNX_OPSET", "ONNX_OUTPUTS", "ExportInfo", "SwapGraph",
-           "export_swap_model", "split_outputs"]
+__all__ = ["FORMATS", "ONNX_INPUT", "ONNX_OPSET", "ONNX_OUTPUTS", "ExportInfo", "OnnxSwap",
+           "SwapGraph", "export_swap_model", "onnx_bytes", "split_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -378,6 +378,39 @@ def _onnx_proto(graph: SwapGraph, fmt: str, half: bool) -> Any:
         info.extra["morph"] = ("morph_value blends the swap (1) with the input person's own "
                                "reconstruction (0)" if graph.has_morph else "none")
     return _finish(proto, info, names_in, names_out, half, graph_name)
+
+
+def onnx_bytes(graph: SwapGraph, fmt: str = "onnx", half: bool = False) -> bytes:
+    """The serialised ONNX (``fmt="onnx"``) or ``.dfm`` (``fmt="dfm"``) file of ``graph``."""
+    if fmt not in ("onnx", "dfm"):
+        raise ValueError(f"onnx_bytes writes 'onnx' or 'dfm', not {fmt!r}")
+    graph.check(fmt)
+    _check_backend()
+    return _onnx_proto(graph, fmt, half).SerializeToString()
+
+
+class OnnxSwap:
+    """The swap graph run by onnxruntime: ``OnnxSwap(graph)(faces)`` gives ``[face]`` or
+    ``[face, mask]`` for BGR float32 faces in [0, 1], as the Keras swap model does (but always
+    BGR).
+
+    Parameters
+    ----------
+    graph
+        The swap graph; it is converted to ONNX in memory (nothing is written).
+    half
+        float16 weights.
+    """
+
+    def __init__(self, graph: SwapGraph, half: bool = False) -> None:
+        ort = _require("onnxruntime")
+        self._session = ort.InferenceSession(onnx_bytes(graph, "onnx", half),
+                                             providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, faces: np.ndarray) -> list[np.ndarray]:
+        return self._session.run(None, {self._input: np.ascontiguousarray(faces,
+                                                                            dtype=np.float32)})
 
 
 # --- SavedModel ----------------------------------------------------------------------------------
