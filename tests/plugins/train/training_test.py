@@ -138,3 +138,36 @@ def test_stop_request_saves_and_ends(tiny, tmp_path):
                              should_stop=lambda: feeder.calls >= 3)
     assert steps == 3
     assert json.loads((tmp_path / "model" / "tiny_state.json").read_text())["iterations"] == 3
+
+
+def test_feeder_options_from_the_config_and_the_switches() -> None:
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from plugins.train import train_config as cfg
+    from plugins.train.trainer import trainer_config as tcfg
+    from plugins.train.training import feeder_options
+
+    cfg.get_config()  # names the options so that they accept set(); conftest resets them
+    cfg.centering.set("head")
+    cfg.vertical_offset.set(-12)
+    cfg.Loss.mask_type.set("components")
+    cfg.Loss.mask_blur_kernel.set(5)
+    cfg.Loss.mask_threshold.set(7)
+    cfg.Loss.mask_dilation.set(-1.5)
+    cfg.Loss.mouth_multiplier.set(1)
+    tcfg.flip_chance.set(20)
+    args = Namespace(warp_to_landmarks=True, no_flip=False, no_warp=True,
+                     no_augment_color=True)
+    options = feeder_options(SimpleNamespace(coverage_ratio=0.875), args)
+    assert (options.centering, options.coverage, options.vertical_offset) == ("head", 0.875,
+                                                                               -0.12)
+    assert (options.mask_type, options.mask_blur_kernel, options.mask_threshold,
+            options.mask_dilation) == ("components", 5, 7, -1.5)
+    assert options.mask_channels == (3, 4, -1)  # penalized, eyes (3), no mouth (1)
+    assert (options.warp_to_landmarks, options.no_flip, options.no_warp,
+            options.no_augment_color) == (True, False, True, True)
+    assert options.augmentation.flip_chance == 20
+    defaults = feeder_options()
+    assert defaults.coverage == 1.0 and not defaults.warp_to_landmarks
+    assert feeder_options(no_flip=True).no_flip
