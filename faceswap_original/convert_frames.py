@@ -138,7 +138,8 @@ def _check_masks(alignments: Alignments, mask_type: str, learn_mask: bool) -> st
 
 def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: Predict,
                    input_size: int, output_size: int, centering: str, coverage: float,
-                   color_order: str = "bgr", learn_mask: bool = False,
+                   y_offset: float = 0.0, color_order: str = "bgr", learn_mask: bool = False,
+                   match_training: bool = True, extract_size: int = 512,
                    alignments: str | Path | None = None, color_adjustment: str = "avg-color",
                    mask_type: str = "extended", writer: str = "opencv",
                    reference_video: str | Path | None = None,
@@ -158,9 +159,14 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
     predict
         The swap model's batch function: ``float32 (N, input_size, input_size, 3)`` in [0, 1]
         -> the model's output(s) (see :class:`~plugins.convert.frame_convert.FrameConverter`).
-    input_size, output_size, centering, coverage, color_order, learn_mask
-        The model's: input and output sides, ``centering``, ``coverage / 100``, channel order
-        and whether it was trained with a learned mask.
+    input_size, output_size, centering, coverage, y_offset, color_order, learn_mask
+        The model's: input and output sides, ``centering``, ``coverage / 100``,
+        ``vertical_offset / 100``, channel order and whether it was trained with a learned
+        mask.
+    match_training, extract_size
+        Cut each face where training cut it from extracts of ``extract_size`` (default), or
+        (``match_training=False``) on Faceswap 3.0's frame path; see
+        :func:`plugins.convert.frame_convert.faces_from_alignments`.
     alignments
         ``-p/--alignments``; default ``<folder>/alignments.fsa`` or
         ``<video folder>/<video stem>_alignments.fsa``.
@@ -247,6 +253,7 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
             faces = faces_from_alignments(
                 data.get_faces_in_frame(name), centering=centering, coverage=coverage,
                 input_size=input_size, output_size=output_size, mask_blend=blend,
+                y_offset=y_offset, match_training=match_training, extract_size=extract_size,
                 frame_name=name)
             counts["faces"] += len(faces)
             yield ConvertFrame(name, image, faces)

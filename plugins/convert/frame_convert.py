@@ -4,7 +4,8 @@ into the frame (faceswap_data.md §6.2).
 
 The alignment of each face comes from :mod:`lib.align` (the same geometry as training):
 
-* ``matrix``: frame pixels -> the aligned face at the model's **output** size,
+* ``matrix``: frame pixels -> the aligned face at the model's **output** size, where training
+  cut it (:func:`training_matrix`), or Faceswap 3.0's frame path
   ``AlignedFace(landmarks, centering, output_size, coverage).adjusted_matrix()``;
 * ``feed_matrix``: the same at the model's **input** size (when the sizes differ);
 * ``mask``: the stored mask at the model's centering and coverage,
@@ -37,7 +38,7 @@ from plugins.convert.color._base import get_color
 from plugins.convert.mask.mask_blend import MaskBlend
 
 __all__ = ["MAX_PENDING_FRAMES", "ConvertFace", "ConvertFrame", "FrameConverter",
-           "faces_from_alignments"]
+           "faces_from_alignments", "training_matrix"]
 
 logger = logging.getLogger(__name__)
 
@@ -315,15 +316,53 @@ def _reach(matrix: np.ndarray, size: int, width: int, height: int
     return left, top, right, bottom
 
 
+def training_matrix(face: AlignedFace, size: int, extract_size: int = 512) -> np.ndarray:
+    """Frame pixels -> the training crop of ``face`` resized to ``size``: the head extract at
+    ``extract_size`` (``head`` centering, coverage 1: how Faceswap's extract aligns faces),
+    then the training sub-crop of it at the face's centering, coverage and vertical offset
+    (:meth:`~lib.align.aligned_face.AlignedFace.crop_roi`), scaled to ``size``.
+
+    So a frame's face is cut exactly where training cut the model's faces from extracts of
+    ``extract_size`` (Faceswap's default 512; another size moves it by under a pixel of that
+    extract).
+    """
+    head = face.adjusted_matrix(extract_size, "head", 1.0)
+    left, top, right, _ = face.crop_roi(extract_size)
+    matrix = head - np.array([[0.0, 0.0, left], [0.0, 0.0, top]])
+    return matrix * (size / (right - left))
+
+
 def faces_from_alignments(faces: Iterable[dict[str, Any]], *, centering: str, coverage: float,
                           input_size: int, output_size: int, mask_blend: MaskBlend,
-                          frame_name: str = "") -> list[ConvertFace]:
+                          y_offset: float = 0.0, match_training: bool = True,
+                          extract_size: int = 512, frame_name: str = "") -> list[ConvertFace]:
     """The :class:`ConvertFace` of each face dict of an alignments file, at the model's
-    centering and coverage, with the stored mask named by the blend's mask type.
+    centering, coverage and vertical offset, with the stored mask named by the blend's mask
+    type.
 
-    Faceswap compat: as in Faceswap 3 at this revision, the face is aligned on the frame path,
-    where the model's ``vertical_offset`` has no effect (spec §9 Q2), and the stored mask is
-    sub-cropped without it.
+    Parameters
+    ----------
+    faces
+        The face dicts of one frame (``Alignments.get_faces_in_frame``).
+    centering, coverage, y_offset
+        The model's ``centering``, ``coverage / 100`` and ``vertical_offset / 100``.
+    input_size, output_size
+        The model's input and output sides.
+    mask_blend
+        The blend plugin: its mask type and the threshold/blur for the stored mask.
+    match_training
+        ``True``: cut the face where training cut it (:func:`training_matrix`, the crop path
+        of the spec §3.7 with ``y_offset``). ``False``: Faceswap 3.0's convert geometry, the
+        frame path (§3.6), where coverage is additive and ``y_offset`` is ignored.
+    extract_size
+        The side of the extracts the model was trained on (``match_training`` only).
+    frame_name
+        For error messages.
+
+    Faceswap compat: Faceswap 3.0 converts on the frame path, which differs from the training
+    crop when coverage < 100 % or vertical_offset != 0 (spec §9 Q1, Q2; fixed upstream after
+    this revision); ``match_training=True`` (the default) is that fix. The stored mask is
+    sub-cropped with the same pose, coverage and offset in both cases.
 
     Raises
     ------
@@ -337,11 +376,17 @@ def faces_from_alignments(faces: Iterable[dict[str, Any]], *, centering: str, co
         where = f"face {index} of frame '{frame_name}'"
         try:
             aligned = AlignedFace(entry["landmarks_xy"], centering=centering, size=output_size,
-                                  coverage=coverage)
+                                  coverage=coverage,
+                                  y_offset=y_offset if match_training else 0.0)
         except ValueError as err:
             raise FaceswapError(f"The landmarks of {where} cannot be aligned: {err}.") from err
-        matrix = aligned.adjusted_matrix()
-        feed = None if input_size == output_size else aligned.adjusted_matrix(input_size)
+        if match_training:
+            matrix = training_matrix(aligned, output_size, extract_size)
+            feed = (None if input_size == output_size
+                    else training_matrix(aligned, input_size, extract_size))
+        else:
+            matrix = aligned.adjusted_matrix()
+            feed = None if input_size == output_size else aligned.adjusted_matrix(input_size)
         stored = None
         if mask_type not in ("none", "predicted"):
             masks = entry.get("mask", {})

@@ -15,6 +15,7 @@ from plugins.convert.frame_convert import (
     ConvertFrame,
     FrameConverter,
     faces_from_alignments,
+    training_matrix,
 )
 from plugins.convert.mask.mask_blend import MaskBlend
 
@@ -236,7 +237,8 @@ def test_faces_from_alignments_use_lib_align_geometry_and_stored_masks() -> None
              "mask": {"components": stored_landmark_mask(landmarks, "components").to_dict()}}
     blend = MaskBlend("components", 64)
     (face,) = faces_from_alignments([entry], centering="face", coverage=0.875, input_size=32,
-                                    output_size=64, mask_blend=blend, frame_name="f.png")
+                                    output_size=64, mask_blend=blend, match_training=False,
+                                    frame_name="f.png")
     aligned = AlignedFace(landmarks, centering="face", size=64, coverage=0.875)
     np.testing.assert_allclose(face.matrix, aligned.adjusted_matrix(), atol=1e-9)
     np.testing.assert_allclose(face.feed_matrix, aligned.adjusted_matrix(32), atol=1e-9)
@@ -246,6 +248,41 @@ def test_faces_from_alignments_use_lib_align_geometry_and_stored_masks() -> None
         faces_from_alignments([entry], centering="face", coverage=1.0, input_size=64,
                               output_size=64, mask_blend=MaskBlend("extended", 64),
                               frame_name="f.png")
+
+
+@pytest.mark.parametrize("coverage, y_offset", [(1.0, 0.0), (0.875, 0.1), (0.75, -0.2)])
+def test_training_matrix_cuts_the_training_crop(coverage: float, y_offset: float) -> None:
+    """The frame -> face matrix puts the landmarks where training's crop of a 512 px head
+    extract puts them (lib.align's crop path), and cuts the same pixels from the frame as
+    warping the extract and cropping it does."""
+    landmarks = _landmarks(centre=(400.0, 300.0), scale=180.0, degrees=-8.0)
+    aligned = AlignedFace(landmarks, centering="face", size=64, coverage=coverage,
+                          y_offset=y_offset)
+    matrix = training_matrix(aligned, 64)
+    mapped = cv2.transform(landmarks[None].astype("float64"), matrix)[0]
+    np.testing.assert_allclose(mapped, aligned.crop_landmarks(512), atol=1e-6)
+    entry = {"landmarks_xy": landmarks, "mask": {}}
+    (face,) = faces_from_alignments([entry], centering="face", coverage=coverage,
+                                    input_size=32, output_size=64, y_offset=y_offset,
+                                    mask_blend=MaskBlend("none", 64))
+    np.testing.assert_allclose(face.matrix, matrix, atol=1e-9)
+    np.testing.assert_allclose(face.feed_matrix, training_matrix(aligned, 32), atol=1e-9)
+    yy, xx = np.mgrid[:600, :800]
+    frame = np.stack([xx * 0.3, yy * 0.4, (xx + yy) * 0.2], axis=-1).astype("uint8")
+    extract = cv2.warpAffine(frame, aligned.adjusted_matrix(512, "head", 1.0), (512, 512),
+                             flags=cv2.INTER_CUBIC)
+    from_extract = aligned.extract_face(extract)
+    direct = cv2.warpAffine(frame, matrix, (64, 64), flags=cv2.INTER_AREA)
+    difference = np.abs(direct.astype(int) - from_extract.astype(int))[4:-4, 4:-4]
+    assert difference.mean() < 1.5
+    if coverage == 1.0 and y_offset == 0.0:  # the spec's "agree within a pixel" (§3.7)
+        frame_path = cv2.transform(landmarks[None].astype("float64"),
+                                   aligned.adjusted_matrix())[0]
+        assert np.abs(frame_path - mapped).max() < 64 / 256 * 1.5
+    else:
+        frame_path = cv2.transform(landmarks[None].astype("float64"),
+                                   aligned.adjusted_matrix())[0]
+        assert np.abs(frame_path - mapped).max() > 1.0  # Faceswap 3.0's convert crop differs
 
 
 def test_end_to_end_identity_model_reproduces_the_frame() -> None:
