@@ -17,13 +17,14 @@ import numpy as np
 from lib.errors import FaceswapError, ModelFileError
 from lib.model.backup_restore import Backup
 from lib.utils import atomic_replace
+from plugins.train.model._base.legacy import LEGACY_EXTENSION, Legacy
 from plugins.train.model._base.state import EMBEDDED_STATE
 
 if TYPE_CHECKING:
     from plugins.train.model._base.model import ModelBase
 
 __all__ = ["IO", "KERAS_3_12_UNKNOWN_KEYS", "Weights", "faceswap3_config",
-           "get_all_sub_models"]
+           "get_all_sub_models", "rewrite_for_faceswap3"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def faceswap3_config(node: Any) -> bool:
     return changed
 
 
-def _rewrite_for_faceswap3(filename: Path) -> None:
+def rewrite_for_faceswap3(filename: Path) -> None:
     """Rewrite the ``config.json`` of the ``.keras`` archive ``filename`` with
     :func:`faceswap3_config` (the other members are copied unchanged, in order)."""
     with zipfile.ZipFile(filename) as archive:
@@ -212,6 +213,25 @@ class IO:
                 logger.info("Removing '%s', left by an interrupted save.", path)
                 path.unlink(missing_ok=True)
 
+    def upgrade_legacy(self) -> bool:
+        """Upgrade a Faceswap 2 model (``<name>.h5`` and no ``<name>.keras``) to the Keras 3
+        format, as Faceswap 3 does when it opens one (:class:`~plugins.train.model._base.
+        legacy.Legacy`: the original folder is kept as ``<model_dir>_fs2_backup``).
+
+        Returns
+        -------
+        Whether a model was upgraded.
+
+        Raises
+        ------
+        lib.errors.ModelFileError
+            When the Faceswap 2 model cannot be upgraded (the folder is left unchanged).
+        """
+        if not Legacy.needed(self._model_dir, self._plugin.name):
+            return False
+        Legacy(self._model_dir, self._plugin.name).upgrade()
+        return True
+
     @property
     def model_dir(self) -> str:
         return str(self._model_dir)
@@ -232,7 +252,8 @@ class IO:
 
     @property
     def multiple_models_in_folder(self) -> list[str] | None:
-        """The other plugins whose ``.keras`` model file is in the folder, or ``None``.
+        """The other plugins whose ``.keras`` (or Faceswap 2 ``.h5``) model file is in the
+        folder, or ``None``.
 
         Faceswap compat: Faceswap compares only the common prefix of the file names with the
         plugin name (so ``other.keras`` passes beside ``original``); we compare whole names.
@@ -240,9 +261,9 @@ class IO:
         if not self._model_dir.is_dir():
             return None
         # Names starting with '.' are temporary files of an interrupted save, not models.
-        others = sorted(path.stem for path in self._model_dir.iterdir()
-                        if path.suffix == _EXTENSION and path.is_file()
-                        and not path.name.startswith(".") and path.stem != self._plugin.name)
+        others = sorted({path.stem for path in self._model_dir.iterdir()
+                         if path.suffix in (_EXTENSION, LEGACY_EXTENSION) and path.is_file()
+                         and not path.name.startswith(".") and path.stem != self._plugin.name})
         return others or None
 
     def load(self) -> keras.Model:
@@ -329,7 +350,7 @@ class IO:
                 if detach:
                     model.optimizer = optimizer
             # Faceswap 3 (Keras 3.12) must be able to open what we write.
-            _rewrite_for_faceswap3(temp)
+            rewrite_for_faceswap3(temp)
             # The state goes inside the model file too, so the weights and their iteration
             # count are renamed into place together (see State: the copy wins on a mismatch).
             with zipfile.ZipFile(temp, "a") as archive:

@@ -67,6 +67,8 @@ class ModelBase:
         self._validate_mask_options()
         self._io = IO(self, model_dir, predict, cfg.Optimizer.save_optimizer())
         self._check_multiple_models()
+        # Faceswap 3 upgrades a Faceswap 2 model (.h5) on first load, for training and converting
+        self._io.upgrade_legacy()
         self._state = State(model_dir, self.name,
                             False if predict else bool(getattr(self._args, "no_logs", False)))
         # After State: fixed options now hold the values stored with the model.

@@ -173,7 +173,7 @@ def test_built_in_layers_with_newer_keys_round_trip(tmp_path, monkeypatch):
     model.save(path)
     assert any(set(entry["config"]) & set(_NOT_IN_KERAS_3_12)
                for entry in _entries(_read_config(path)))
-    model_io._rewrite_for_faceswap3(path)  # pylint: disable=protected-access
+    model_io.rewrite_for_faceswap3(path)
     _check_faceswap3_config_keys(path)
     loaded = _load_as_faceswap3(path, monkeypatch)
     np.testing.assert_allclose(to_numpy(loaded(batch)), to_numpy(model(batch)), rtol=1e-6,
