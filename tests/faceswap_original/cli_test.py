@@ -274,8 +274,34 @@ def test_unwritable_logfile_is_a_clear_error(tmp_path, capsys):
     assert "The log file" in capsys.readouterr().err
 
 
-def test_lr_finder_is_refused_with_a_message(data, tmp_path, capsys):
+def test_lr_finder_graph_and_exit(data, tmp_path):
+    """-r on a new model with lr_finder_mode = graph_and_exit: the search runs, the graph and
+    the untrained model are saved with the rate in the state, and no training happens."""
+    faces_a, faces_b, config = data
+    finder_config = tmp_path / "train.ini"
+    finder_config.write_text(config.read_text() + "[global]\nlr_finder_iterations = 100\n"
+                             "lr_finder_mode = graph_and_exit\n")
     model_dir = tmp_path / "model"
-    assert main([*_train_args(data, model_dir, 1), "-r"]) == 1
-    assert "learning-rate finder" in capsys.readouterr().err
-    assert not model_dir.exists()
+    done = _run(*_train_args((faces_a, faces_b, finder_config), model_dir, 5), "-r")
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((model_dir / "original_state.json").read_text())
+    assert 1e-9 < state["lr_finder"] < 10 and state["iterations"] == 0
+    assert len(list(model_dir.glob("learning_rate_finder_*.png"))) == 1
+
+
+@pytest.mark.parametrize(("switches", "expected"), [
+    (("-M", "-P"), (True, True, False, False)),
+    (("-c", "-W"), (False, False, True, True)),
+    (("-wl", "-nf", "-nac", "-nw"), (True, True, True, True)),
+])
+def test_augmentation_switches_reach_the_feeder(switches, expected):
+    """Faceswap 3's -M -P -c -W (and Faceswap 2's spellings) become the feeder's options."""
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from plugins.train.training import feeder_options
+
+    args = Namespace(**_parse(*_TRAIN, *switches))
+    options = feeder_options(SimpleNamespace(coverage_ratio=1.0), args)
+    assert (options.warp_to_landmarks, options.no_flip, options.no_augment_color,
+            options.no_warp) == expected
