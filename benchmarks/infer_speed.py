@@ -77,7 +77,7 @@ def prepare(folder: Path, plugin: str) -> dict[str, Any]:
     for row, extra in (("onnx", []), ("onnx_half", ["--half"])):
         files[row] = folder / f"{row}.onnx"
         command = [sys.executable, "-m", "faceswap_original", "export", "-m", str(model_dir),
-                   "-o", str(files[row]), "-c", str(config), "-L", "WARNING", *extra]
+                   "-o", str(files[row]), "-C", str(config), "-L", "WARNING", *extra]
         done = subprocess.run(command, cwd=ROOT, env=_child_env(), capture_output=True,
                               text=True, check=False)
         if done.returncode:

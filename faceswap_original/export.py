@@ -142,7 +142,7 @@ def _rerun_on_tensorflow(args: argparse.Namespace) -> int:
     if args.half:
         command.append("--half")
     if args.configfile:
-        command += ["-c", str(args.configfile)]
+        command += ["-C", str(args.configfile)]
     logger.info("Keras uses the '%s' backend: exporting on TensorFlow in a child process.",
                 keras.backend.backend())
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}

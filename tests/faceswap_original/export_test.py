@@ -39,7 +39,7 @@ def test_dfm_as_deepfacelive_runs_it_matches_convert(tiny_model, tmp_path, capsy
     model_dir, config = tiny_model
     output = tmp_path / "tiny.dfm"
     assert main(["export", "-m", str(model_dir), "-o", str(output), "--format", "dfm",
-                 "-c", str(config)]) == 0
+                 "-C", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "face coverage 2" in printed and "y offset -0.09" in printed
 
@@ -109,7 +109,7 @@ def test_state_without_model_file(tiny_model, tmp_path, capsys):
     model_dir, config = tiny_model
     (model_dir / "tiny.keras").unlink()
     assert main(["export", "-m", str(model_dir), "-o", str(tmp_path / "x.onnx"),
-                 "-c", str(config)]) == 1
+                 "-C", str(config)]) == 1
     assert "No model file" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
 
@@ -121,10 +121,10 @@ def test_unwritable_output_and_bad_options(tiny_model, tmp_path, capsys):
     blocker.write_text("x", encoding="utf-8")
     before = sorted(path.name for path in tmp_path.iterdir())
     assert main(["export", "-m", str(model_dir), "-o", str(blocker / "x.onnx"),
-                 "-c", str(config)]) == 1
+                 "-C", str(config)]) == 1
     assert "is not a folder" in capsys.readouterr().err
     assert main(["export", "-m", str(model_dir), "-o", str(tmp_path / "sm"), "--format",
-                 "saved_model", "--half", "-c", str(config)]) == 1
+                 "saved_model", "--half", "-C", str(config)]) == 1
     assert "--half" in capsys.readouterr().err
     assert main(["export", "-m", str(model_dir), "-o", str(tmp_path / "x"), "--format",
                  "tflite"]) == 1
@@ -156,7 +156,7 @@ def test_export_from_another_backend_runs_on_tensorflow(tmp_path):
     plugin.io.save(is_exit=True)
     output = tmp_path / "original.onnx"
     assert main(["export", "-m", str(tmp_path / "model"), "-o", str(output),
-                 "-c", str(tmp_path / "train.ini")]) == 0
+                 "-C", str(tmp_path / "train.ini")]) == 0
     session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
     faces = np.random.default_rng(0).random((2, 64, 64, 3), dtype="float32")
     expected = keras.ops.convert_to_numpy(plugin.model.predict_on_batch([faces, faces])[1])
