@@ -297,16 +297,8 @@ def parse_literal(text: str) -> Any:
     """
     if len(text) > MAX_METADATA_SIZE:
         raise ValueError(f"{len(text)} characters, more than the limit of {MAX_METADATA_SIZE}")
-    # deep nesting would exhaust the parser's stack before any node is checked
-    depth = level = 0
-    for char in text:
-        if char in "([{":
-            level += 1
-            depth = max(depth, level)
-        elif char in ")]}":
-            level -= 1
-    if depth > _MAX_DEPTH + 8:  # brackets inside strings count too: a loose first filter
-        raise ValueError(f"nested deeper than {_MAX_DEPTH} levels")
+    # Python's parser refuses deep nesting itself (SyntaxError/RecursionError/MemoryError,
+    # caught below); the conversion then refuses anything nested deeper than _MAX_DEPTH.
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as err:

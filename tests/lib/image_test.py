@@ -191,3 +191,21 @@ def test_resize_square_interpolation_and_channel_axis() -> None:
     np.testing.assert_array_equal(
         big[..., 0], cv2.resize(mask[..., 0], (96, 96), interpolation=cv2.INTER_CUBIC))
     assert img.resize_square(mask, 64) is mask
+
+
+def test_brackets_inside_byte_strings_are_not_nesting() -> None:
+    # a compressed mask's repr can hold many brackets: they are text, not structure
+    blob = b"([{" * 500
+    assert img.parse_literal(str({"mask": blob, "deep": [[[[1]]]]})) == {"mask": blob,
+                                                                         "deep": [[[[1]]]]}
+    with pytest.raises(ValueError, match="nested deeper"):
+        img.parse_literal("[" * 40 + "]" * 40)
+
+
+def test_oversized_chunk_before_the_image_data_is_refused(tmp_path: Path) -> None:
+    png = _png(np.zeros((4, 4, 3), "uint8"))
+    huge = struct.pack(">I", img.MAX_METADATA_SIZE + 1000) + b"tEXt"
+    path = tmp_path / "huge.png"
+    path.write_bytes(png[:33] + huge + png[33:])
+    with pytest.raises(img.MetadataError, match="more than the metadata limit"):
+        img.read_image_meta(path)
