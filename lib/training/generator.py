@@ -732,6 +732,12 @@ class Feeder:
 
     def _centering(self) -> str:
         """The options' centering, or ``legacy`` (with a warning) for legacy extracts."""
+        if self._face_mask and self.options.mask_type == "none" and any(
+                faces.kind == "faceswap" for faces in self._faces.values()):
+            raise FaceswapError(
+                f"Training needs a face mask ({self._needs_text()}) but mask_type is 'none'. "
+                "Choose the stored mask to train with (mask_type in the [global.loss] section "
+                "of the training config), or set penalized_mask_loss and learn_mask to False.")
         centering = self.options.centering
         legacy = [faces.where for faces in self._faces.values() if faces.is_legacy]
         if legacy and centering != "legacy":
@@ -739,12 +745,6 @@ class Feeder:
                            "centering which is incompatible. Switching centering to 'legacy'",
                            " and ".join(legacy), centering)
             return "legacy"
-        if self._face_mask and self.options.mask_type == "none" and any(
-                faces.kind == "faceswap" for faces in self._faces.values()):
-            raise FaceswapError(
-                f"Training needs a face mask ({self._needs_text()}) but mask_type is 'none'. "
-                "Choose the stored mask to train with (mask_type in the [global.loss] section "
-                "of the training config), or set penalized_mask_loss and learn_mask to False.")
         return centering
 
     def _needs_text(self) -> str:

@@ -188,6 +188,8 @@ def test_legacy_extracts_switch_the_centering(tmp_path: Path,
     # centre 128 - 0.1 * 160 = 112 -> rows 0:224, cols 16:240
     expected = cv2.resize(images[0][0:224, 16:240], (64, 64), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(face[..., :3], expected)
+    with pytest.raises(FaceswapError, match="mask_type is 'none'"):
+        _feeder(folders, penalized_mask_loss=True, mask_channels=(3, -1, -1), mask_type="none")
     write_extract(folders["a"] / "new_0.png", spec_landmarks(), draw_frame(spec_landmarks()),
                   256)
     with pytest.raises(FaceswapError, match="Mixing legacy and full head"):
