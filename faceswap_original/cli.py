@@ -179,26 +179,91 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     _add_common(parser, short_config_alias=False)
 
 
+def _face_scale(text: str) -> float:
+    """``-S/--face-scale``: a percentage from -10 to 10."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not -10.0 <= value <= 10.0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: allowed from -10 to 10")
+    return value
+
+
+_MASK_TYPES = ["bisenet-fp_face", "bisenet-fp_head", "components", "custom_face", "custom_head",
+               "extended", "unet-dfl", "vgg-clear", "vgg-obstructed", "predicted", "none"]
+"""Faceswap 3's ``-M/--mask-type`` choices (the stored masks of an alignments file, the model's
+learned mask, or none)."""
+
+
 def _add_convert(subparsers: argparse._SubParsersAction) -> None:
+    from plugins.convert.color._base import COLOR_CHOICES
+    from plugins.convert.writer._base import WRITER_CHOICES
+
     parser = subparsers.add_parser(
-        "convert", help="Swap every aligned face image in a folder.",
-        description="Swap the faces in a folder of aligned face images with a trained model: "
-                    "each output has the input's size, the face region replaced (through the "
-                    "learned mask when the model has one).")
+        "convert", help="Swap the faces in frames or a video (or in aligned face images).",
+        description="Swap the faces of a folder of frames or a video, found through Faceswap's "
+                    "alignments file, with a trained model (Faceswap's convert). The input is "
+                    "taken as frames when it is a video, when -p is given or when the folder "
+                    "holds alignments.fsa; otherwise as aligned face images, each swapped "
+                    "where training cropped it (through the learned mask when the model has "
+                    "one).")
     parser.add_argument("-i", "--input-dir", dest="input_dir", required=True,
-                        help="Folder of aligned face images to swap.")
+                        help="A folder of frames, a video file, or a folder of aligned face "
+                             "images.")
     parser.add_argument("-o", "--output-dir", dest="output_dir", required=True,
-                        help="Folder to write the swapped faces to.")
+                        help="Folder to write the converted frames (or the video, with -w "
+                             "ffmpeg) or the swapped faces to.")
+    parser.add_argument("-p", "--alignments", dest="alignments", default=None,
+                        help="The alignments file of the frames (default: "
+                             "<frames folder>/alignments.fsa, or "
+                             "<video folder>/<video name>_alignments.fsa).")
+    parser.add_argument("-r", "--reference-video", dest="reference_video", default=None,
+                        help="For a folder of frames written as a video (-w ffmpeg): the video "
+                             "they came from, for the frame rate and the audio.")
     parser.add_argument("-m", "--model-dir", dest="model_dir", required=True,
                         help="The trained model's folder.")
+    parser.add_argument("-c", "--color-adjustment", dest="color_adjustment",
+                        type=str.lower, choices=COLOR_CHOICES, default="avg-color",
+                        metavar="ADJUSTMENT",
+                        help="Colour adjustment of the swapped face to the frame: "
+                             f"{', '.join(COLOR_CHOICES)} (default avg-color; options in "
+                             "convert.ini).")
+    parser.add_argument("-M", "--mask-type", dest="mask_type", type=str.lower,
+                        choices=_MASK_TYPES, default="extended", metavar="MASK",
+                        help="The mask the swapped face is blended through: a mask stored in "
+                             "the alignments file for every face "
+                             f"({', '.join(_MASK_TYPES[:-2])}), 'predicted' (the model's "
+                             "learned mask) or 'none' (default extended).")
+    parser.add_argument("-w", "--writer", dest="writer", type=str.lower,
+                        choices=WRITER_CHOICES, default="opencv",
+                        help="opencv: image files (default); ffmpeg: one video with the input's "
+                             "frame rate and audio (options in convert.ini).")
+    parser.add_argument("-fr", "--frame-ranges", dest="frame_ranges", nargs="+", default=None,
+                        metavar="FIRST-LAST",
+                        help="Convert only these frames, e.g. 10-50 90-100 (frame numbers: "
+                             "the position in a video, the last number in a file name).")
+    parser.add_argument("-S", "--face-scale", dest="face_scale", type=_face_scale, default=0.0,
+                        help="Enlarge (positive) or shrink the swapped face by this percent, "
+                             "-10 to 10 (default 0).")
+    parser.add_argument("-k", "--keep-unchanged", dest="keep_unchanged", action="store_true",
+                        help="With -fr: write the frames outside the ranges unchanged "
+                             "(otherwise they are left out).")
     parser.add_argument("-s", "--swap-model", dest="swap_model", action="store_true",
                         help="Swap B -> A instead of A -> B.")
+    parser.add_argument("-j", "--jobs", dest="jobs", type=_bounded_int(0, 40), default=0,
+                        help="Threads that patch frames while faces are predicted (0: one per "
+                             "CPU core).")
     parser.add_argument("--backend", choices=["keras", "onnx"], default="keras",
                         help="Run the swap model through Keras (default) or through "
                              "onnxruntime (converted in memory at start-up; needs the 'onnx' "
                              "extra and Keras's TensorFlow backend).")
     _add_exclude_gpus(parser)
     _add_common(parser, short_config_alias=False)  # Faceswap 3: -c is the colour adjustment
+    for action in parser._actions:  # -C names either file here
+        if action.dest == "configfile" and action.help != argparse.SUPPRESS:
+            action.help = ("A convert.ini (the convert plugins' options) or the train.ini to "
+                           "load the model with, instead of the default one.")
 
 
 def _add_export(subparsers: argparse._SubParsersAction) -> None:

@@ -1,7 +1,21 @@
-"""The ``convert`` command: swap every aligned face image in a folder with a trained model."""
+"""The ``convert`` command: swap the faces of frames (a folder or a video, with Faceswap's
+alignments file) or of a folder of aligned face images, with a trained model.
+
+The mode follows the input: **frames** when ``-i`` is a video, when ``-p/--alignments`` is given
+or when the folder holds Faceswap's ``alignments.fsa`` (Faceswap's convert, through
+:func:`faceswap_original.convert_frames.convert_frames`); otherwise **aligned faces**, each image
+swapped where training cropped it (this project's own mode: Faceswap's convert has none).
+
+``-C/--configfile`` names either ini file: a ``convert.ini`` (sections ``mask.*``, ``color.*``,
+``writer.*``, ``scaling.*``) configures the convert plugins, a ``train.ini`` is the training
+config the model is loaded with (its ``convert_batchsize``; the model's own centering, coverage
+and vertical offset are always the values stored with it). Faceswap 3 hands its one ``-C`` file
+to both; here each is read by the part it configures.
+"""
 from __future__ import annotations
 
 import argparse
+import configparser
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +29,9 @@ from lib.align.detected_face import DetectedFace
 from lib.errors import FaceswapError
 from lib.image import MetadataError, crop_square, get_image_paths, read_image_file, resize_square
 from lib.utils import atomic_replace
+from lib.video import is_video
 
-__all__ = ["convert", "swap_faces"]
+__all__ = ["convert", "model_swap", "swap_faces"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,18 +143,52 @@ def _read(path: Path, crop: tuple[str, float, float]
     return image, training_crop(face.shape[0], centering, coverage, y_offset, landmarks, legacy)
 
 
-def convert(args: argparse.Namespace) -> int:
-    """The ``convert`` command."""
-    from plugins.plugin_loader import PluginLoader
-    from plugins.train import train_config as cfg
+_CONVERT_SECTIONS = ("color.", "mask.", "scaling.", "writer.")
+_MAX_INI_BYTES = 1 << 20
 
-    input_dir, output_dir = Path(args.input_dir), Path(args.output_dir)
-    paths = [Path(path) for path in get_image_paths(input_dir)]
-    if output_dir.resolve() == input_dir.resolve():
-        raise FaceswapError("The output folder must differ from the input folder, so the "
-                            "input faces are not overwritten.")
+
+def _config_kind(path: str | None) -> str | None:
+    """``"convert"`` or ``"train"``: what the ``-C`` ini file configures (by its sections), or
+    ``None`` without one. A missing file is taken as ``convert.ini`` in frames mode (it is
+    written with the defaults), as ``train.ini`` otherwise (decided by the caller)."""
+    if not path or not Path(path).is_file():
+        return None
+    file = Path(path)
+    if file.stat().st_size > _MAX_INI_BYTES:
+        raise FaceswapError(f"The config file '{file}' is larger than 1 MiB: give a train.ini "
+                            "or convert.ini written by this program or Faceswap.")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(file.read_text(encoding="utf-8", errors="replace"))
+    except configparser.Error as err:
+        raise FaceswapError(f"The config file '{file}' cannot be read: {err}") from err
+    sections = parser.sections()
+    convert = [name for name in sections if name.startswith(_CONVERT_SECTIONS)]
+    if convert and len(convert) != len(sections):
+        raise FaceswapError(f"The config file '{file}' mixes convert sections ({convert}) with "
+                            "training ones: give a convert.ini or a train.ini.")
+    return "convert" if convert else "train" if sections else None
+
+
+def _frames_mode(args: argparse.Namespace) -> bool:
+    """Frames (Faceswap's convert) when ``-i`` is a video, ``-p`` is given or the folder holds
+    Faceswap's ``alignments.fsa``."""
+    from lib.align.alignments import default_alignments_path
+
+    source = Path(args.input_dir)
+    if getattr(args, "alignments", None) or is_video(source):
+        return True
+    return source.is_dir() and default_alignments_path(source).is_file()
+
+
+def _load_model(args: argparse.Namespace, train_config: str | None):
+    """The model plugin built for inference with ``args.swap_model``, and the ``--backend
+    onnx`` predict function (``None`` for Keras)."""
+    from plugins.plugin_loader import PluginLoader
+
     name = model_name_in_folder(args.model_dir)
-    model = PluginLoader.get_model(name)(args.model_dir, args, predict=True)
+    model_args = argparse.Namespace(**{**vars(args), "configfile": train_config})
+    model = PluginLoader.get_model(name)(args.model_dir, model_args, predict=True)
     model.build()
     predict = None
     if getattr(args, "backend", "keras") == "onnx":
@@ -147,6 +196,81 @@ def convert(args: argparse.Namespace) -> int:
         from plugins.train.model._base.export import OnnxSwap
         predict = OnnxSwap(plugin_swap_graph(model))
         logger.info("Swapping through onnxruntime.")
+    return model, predict
+
+
+def model_swap(model, predict: Callable[[np.ndarray], list[np.ndarray]] | None = None
+               ) -> dict[str, object]:
+    """The :func:`~faceswap_original.convert_frames.convert_frames` arguments that describe a
+    model plugin built for inference: its predict function (Keras, or ``predict`` such as
+    :class:`~plugins.train.model._base.export.OnnxSwap`, which takes and gives BGR), input and
+    output sizes, and the centering, coverage, vertical offset, colour order and learned mask
+    stored with the model (the values training used)."""
+    from plugins.train import train_config as cfg
+
+    swap = model.model
+    if predict is None:
+        def predict(feed: np.ndarray):
+            return swap.predict(feed, verbose=0)
+        color_order = model.color_order
+    else:
+        color_order = "bgr"
+    return {"predict": predict, "input_size": int(swap.inputs[0].shape[1]),
+            "output_size": int(swap.outputs[-1].shape[1]), "centering": cfg.centering(),
+            "coverage": model.coverage_ratio, "y_offset": cfg.vertical_offset() / 100.0,
+            "color_order": color_order, "learn_mask": bool(cfg.Loss.learn_mask()),
+            "batch_size": max(1, cfg.convert_batchsize())}
+
+
+def _convert_frames(args: argparse.Namespace, kind: str | None) -> int:
+    """Frames mode: Faceswap's convert of a frames folder or a video."""
+    from faceswap_original.convert_frames import (
+        convert_frames,
+        parse_frame_ranges,
+        read_alignments,
+    )
+
+    source = Path(args.input_dir)
+    if not source.exists():
+        raise FaceswapError(f"The input '{source}' does not exist. Give a folder of frames or a "
+                            "video file (-i).")
+    frame_ranges = parse_frame_ranges(getattr(args, "frame_ranges", None))
+    if getattr(args, "keep_unchanged", False) and not frame_ranges:
+        logger.info("-k/--keep-unchanged acts only with -fr/--frame-ranges: every frame is "
+                    "converted.")
+    # The alignments file is checked before the model is loaded: a refused file costs nothing.
+    alignments = read_alignments(source, getattr(args, "alignments", None))
+    model, predict = _load_model(args, args.configfile if kind == "train" else None)
+    summary = convert_frames(
+        source, args.output_dir, **model_swap(model, predict), alignments=alignments,
+        color_adjustment=args.color_adjustment, mask_type=args.mask_type, writer=args.writer,
+        reference_video=getattr(args, "reference_video", None), frame_ranges=frame_ranges,
+        keep_unchanged=bool(getattr(args, "keep_unchanged", False)),
+        jobs=int(getattr(args, "jobs", 0) or 0), face_scale=float(getattr(args, "face_scale", 0)),
+        config_file=args.configfile if kind != "train" else None)
+    direction = "B -> A" if getattr(args, "swap_model", False) else "A -> B"
+    print(f"Converted {summary.frames} frame(s), {summary.faces} face(s) swapped ({direction}), "
+          f"into '{summary.output}'.")
+    return 0
+
+
+def convert(args: argparse.Namespace) -> int:
+    """The ``convert`` command."""
+    from plugins.train import train_config as cfg
+
+    config = getattr(args, "configfile", None)
+    kind = _config_kind(config)
+    if _frames_mode(args):
+        return _convert_frames(args, kind)
+    if kind == "convert":
+        raise FaceswapError(f"'{config}' is a convert.ini, which configures the frames mode "
+                            "only; -i holds aligned faces (no alignments file).")
+    input_dir, output_dir = Path(args.input_dir), Path(args.output_dir)
+    paths = [Path(path) for path in get_image_paths(input_dir)]
+    if output_dir.resolve() == input_dir.resolve():
+        raise FaceswapError("The output folder must differ from the input folder, so the "
+                            "input faces are not overwritten.")
+    model, predict = _load_model(args, config)
     output_dir.mkdir(parents=True, exist_ok=True)
     written = 0
     batch = max(1, cfg.convert_batchsize())

@@ -32,7 +32,8 @@ from plugins.convert.frame_convert import (
 from plugins.convert.mask.mask_blend import MaskBlend
 from plugins.convert.writer._base import get_writer
 
-__all__ = ["FRAME_EXTENSIONS", "ConvertSummary", "convert_frames", "parse_frame_ranges"]
+__all__ = ["FRAME_EXTENSIONS", "ConvertSummary", "convert_frames", "parse_frame_ranges",
+           "read_alignments"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +137,30 @@ def _check_masks(alignments: Alignments, mask_type: str, learn_mask: bool) -> st
     return mask_type
 
 
+def read_alignments(input_path: str | Path, alignments: str | Path | None = None
+                    ) -> Alignments:
+    """The alignments file of a frames folder or video (``-p`` or where Faceswap puts it),
+    read with the restricted loader.
+
+    Raises
+    ------
+    lib.errors.FaceswapError
+        When it is missing, or unsafe, damaged, truncated or too large.
+    """
+    alignments_path = default_alignments_path(input_path, alignments)
+    if not alignments_path.exists():
+        raise FaceswapError(
+            f"No alignments file found at '{alignments_path}'. Please provide an alignments file "
+            "for your destination video (-p/--alignments), written by Faceswap's extract.")
+    return load_alignments(alignments_path)
+
+
 def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: Predict,
                    input_size: int, output_size: int, centering: str, coverage: float,
                    y_offset: float = 0.0, color_order: str = "bgr", learn_mask: bool = False,
                    match_training: bool = True, extract_size: int = 512,
-                   alignments: str | Path | None = None, color_adjustment: str = "avg-color",
+                   alignments: str | Path | Alignments | None = None,
+                   color_adjustment: str = "avg-color",
                    mask_type: str = "extended", writer: str = "opencv",
                    reference_video: str | Path | None = None,
                    frame_ranges: Sequence[tuple[int, int]] | None = None,
@@ -169,7 +189,9 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
         :func:`plugins.convert.frame_convert.faces_from_alignments`.
     alignments
         ``-p/--alignments``; default ``<folder>/alignments.fsa`` or
-        ``<video folder>/<video stem>_alignments.fsa``.
+        ``<video folder>/<video stem>_alignments.fsa``. An :class:`Alignments` already read
+        with :func:`~lib.align.alignments.load_alignments` (the CLI checks the file before it
+        loads the model) is used as it is.
     color_adjustment, mask_type, writer
         ``-c``, ``-M``, ``-w``.
     reference_video
@@ -209,12 +231,8 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
         raise FaceswapError("The output folder must differ from the input folder, so the "
                             "input frames are not overwritten.")
     convert_config.load_config(config_file)
-    alignments_path = default_alignments_path(source, alignments)
-    if not alignments_path.exists():
-        raise FaceswapError(
-            f"No alignments file found at '{alignments_path}'. Please provide an alignments file "
-            "for your destination video (-p/--alignments), written by Faceswap's extract.")
-    data = load_alignments(alignments_path)
+    data = (alignments if isinstance(alignments, Alignments)
+            else read_alignments(source, alignments))
     if from_video:
         data.update_legacy_has_source(source)
     mask_type = _check_masks(data, mask_type, learn_mask)

@@ -222,24 +222,43 @@ _TRAIN = ("train", "-A", "fa", "-B", "fb", "-m", "model")
       "--swap-model", "--configfile", "c.ini"),
      {"input_dir": "in", "output_dir": "out", "model_dir": "model", "swap_model": True,
       "configfile": "c.ini"}),
+    (("convert", "-i", "v.mp4", "-o", "out", "-m", "model", "-p", "v.fsa", "-r", "ref.mp4",
+      "-c", "match-hist", "-M", "components", "-w", "ffmpeg", "-fr", "10-50", "90-100", "-k",
+      "-S", "2.5", "-j", "3"),
+     {"alignments": "v.fsa", "reference_video": "ref.mp4", "color_adjustment": "match-hist",
+      "mask_type": "components", "writer": "ffmpeg", "frame_ranges": ["10-50", "90-100"],
+      "keep_unchanged": True, "face_scale": 2.5, "jobs": 3}),
+    (("convert", "-i", "f", "-o", "out", "-m", "model", "--alignments", "a.fsa",
+      "--color-adjustment", "none", "--mask-type", "predicted", "--writer", "opencv",
+      "--frame-ranges", "1-2", "--keep-unchanged", "--face-scale", "-1", "--jobs", "0",
+      "--reference-video", "r.mp4"),
+     {"alignments": "a.fsa", "color_adjustment": "none", "mask_type": "predicted",
+      "writer": "opencv", "frame_ranges": ["1-2"], "keep_unchanged": True, "face_scale": -1.0,
+      "jobs": 0, "reference_video": "r.mp4"}),
+    (("convert", "-i", "f", "-o", "out", "-m", "model"),
+     {"alignments": None, "color_adjustment": "avg-color", "mask_type": "extended",
+      "writer": "opencv", "frame_ranges": None, "keep_unchanged": False, "face_scale": 0.0,
+      "jobs": 0, "reference_video": None, "backend": "keras"}),
     (("demo", "-i", "3", "-C", "d.ini"), {"iterations": 3, "configfile": "d.ini"}),
     (("demo", "-it", "3", "-c", "d.ini"), {"iterations": 3, "configfile": "d.ini"}),
     (("restore", "-m", "model", "-F", "r.log"), {"model_dir": "model", "logfile": "r.log"}),
 ], ids=["train-short", "train-long", "train-defaults", "train-clashes", "train-fs2-aliases",
-        "train-ours", "convert-short", "convert-long", "demo", "demo-old", "restore"])
+        "train-ours", "convert-short", "convert-long", "convert-frames-short",
+        "convert-frames-long", "convert-frames-defaults", "demo", "demo-old", "restore"])
 def test_faceswap3_command_lines(argv, expected):
     parsed = _parse(*argv)
     assert {key: parsed[key] for key in expected} == expected
 
 
-@pytest.mark.parametrize("argv", [
-    ("convert", "-i", "in", "-o", "out", "-m", "model", "-c", "x.ini"),  # Faceswap 3: colour
-    (*_TRAIN, "-c", "x.ini"),          # -c takes no value in train now
-    (*_TRAIN, "-p", "folder"),         # -p is Faceswap 3's preview switch
+@pytest.mark.parametrize(("argv", "message"), [
+    # Faceswap 3: -c is the colour adjustment
+    (("convert", "-i", "in", "-o", "out", "-m", "model", "-c", "x.ini"), "invalid choice"),
+    ((*_TRAIN, "-c", "x.ini"), "unrecognized arguments"),   # -c takes no value in train now
+    ((*_TRAIN, "-p", "folder"), "unrecognized arguments"),  # -p is Faceswap 3's preview switch
 ])
-def test_old_meanings_of_clashing_options_are_refused(argv, capsys):
+def test_old_meanings_of_clashing_options_are_refused(argv, message, capsys):
     assert main(list(argv)) == 1
-    assert "unrecognized arguments" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_hidden_aliases_stay_out_of_help():
