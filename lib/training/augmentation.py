@@ -389,8 +389,8 @@ def piecewise_affine_maps(destination: np.ndarray, source: np.ndarray, size: int
     inside = np.all((triangles >= low) & (triangles <= high), axis=(1, 2))
     triangles = triangles[inside]
     labels = np.full((size, size), -1, dtype="int32")
-    vertices = np.argmin(np.linalg.norm(triangles[:, :, None] - destination[None, None],
-                                        axis=-1), axis=2)  # (T, 3) point indices
+    offsets = triangles[:, :, None] - destination[None, None]
+    vertices = np.argmin(np.einsum("tvnc,tvnc->tvn", offsets, offsets), axis=2)  # (T, 3)
     distinct = ((vertices[:, 0] != vertices[:, 1]) & (vertices[:, 1] != vertices[:, 2])
                 & (vertices[:, 0] != vertices[:, 2]))
     vertices = vertices[distinct]
@@ -399,14 +399,14 @@ def piecewise_affine_maps(destination: np.ndarray, source: np.ndarray, size: int
     keep = np.abs(np.linalg.det(corners)) > 1e-9
     vertices, corners = vertices[keep], corners[keep]
     coefficients = np.linalg.solve(corners, source[vertices]).transpose(0, 2, 1)  # (T, 2, 3)
-    for number, triangle in enumerate(vertices):
-        cv2.fillConvexPoly(labels, np.rint(destination[triangle] * 16).astype("int32"),
-                           number, lineType=cv2.LINE_8, shift=4)
-    rows, cols = np.mgrid[:size, :size].astype("float64")
-    map_x, map_y = cols.copy(), rows.copy()
-    found = labels >= 0
-    chosen = coefficients[labels[found]]
-    x_pos, y_pos = cols[found], rows[found]
-    map_x[found] = chosen[:, 0, 0] * x_pos + chosen[:, 0, 1] * y_pos + chosen[:, 0, 2]
-    map_y[found] = chosen[:, 1, 0] * x_pos + chosen[:, 1, 1] * y_pos + chosen[:, 1, 2]
-    return map_x.astype("float32"), map_y.astype("float32")
+    polygons = np.rint(destination[vertices] * 16).astype("int32")  # 4 fractional bits
+    for number, polygon in enumerate(polygons):
+        cv2.fillConvexPoly(labels, polygon, number, lineType=cv2.LINE_8, shift=4)
+    rows, cols = np.mgrid[:size, :size].astype("float32")
+    # pixels outside every triangle keep the identity: an extra identity "triangle" at -1
+    table = np.concatenate([coefficients, [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]]).astype(
+        "float32")
+    chosen = table[labels]  # (size, size, 2, 3); label -1 picks the identity
+    map_x = chosen[..., 0, 0] * cols + chosen[..., 0, 1] * rows + chosen[..., 0, 2]
+    map_y = chosen[..., 1, 0] * cols + chosen[..., 1, 1] * rows + chosen[..., 1, 2]
+    return map_x, map_y
