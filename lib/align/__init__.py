@@ -5,16 +5,15 @@
   (:class:`AlignedFace`, :func:`training_crop`).
 * :mod:`lib.align.aligned_mask`: stored masks (:class:`Mask`) and landmark masks.
 * :mod:`lib.align.detected_face`: a face from Faceswap's PNG metadata (:class:`DetectedFace`).
-* :mod:`lib.align.alignments`: Faceswap's alignments files (``.fsa``).
+* :mod:`lib.align.alignments`: Faceswap's alignments files (``.fsa``; import it from there:
+  it is not loaded here, so reading face images does not load Keras).
 """
 from __future__ import annotations
 
 from lib.align.aligned_face import AlignedFace, PoseEstimate, training_crop
 from lib.align.aligned_mask import Mask, landmark_mask, stored_landmark_mask
-from lib.align.alignments import Alignments, load_alignments
 from lib.align.constants import CENTERINGS, EXTRACT_RATIOS
 from lib.align.detected_face import DetectedFace
 
-__all__ = ["CENTERINGS", "EXTRACT_RATIOS", "AlignedFace", "Alignments", "DetectedFace", "Mask",
-           "PoseEstimate", "landmark_mask", "load_alignments", "stored_landmark_mask",
-           "training_crop"]
+__all__ = ["CENTERINGS", "EXTRACT_RATIOS", "AlignedFace", "DetectedFace", "Mask", "PoseEstimate",
+           "landmark_mask", "stored_landmark_mask", "training_crop"]
