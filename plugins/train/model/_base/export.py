@@ -14,7 +14,8 @@ The ``.dfm`` file is the same ONNX graph with DeepFaceLab's contract (``in_face:
 by position, ``out_face_mask:0``, ``out_celeb_face:0``, ``out_celeb_face_mask:0``; IR version 8,
 opset 17) and a ``morph_value:0`` input that blends the swap with the input person's own
 reconstruction (see :class:`SwapGraph`). Conversion runs on the TensorFlow backend, through
-``tf2onnx`` (the converter that Keras's own ``Model.export(format="onnx")`` calls there) and
+``tf2onnx`` (the converter that Keras's own ``Model.export(format="onnx")`` calls there; the
+weights are fed as graph inputs while converting, see :func:`_convert_weights_as_inputs`) and
 Keras's :class:`keras.export.ExportArchive` for SavedModel.
 """
 from __future__ import annotations
@@ -186,6 +187,16 @@ class SwapGraph:
                 f"The model's input is {width}x{height}: DeepFaceLive's aligner makes square "
                 "faces, so a .dfm model must take square faces.")
 
+    def variables(self, fmt: str = "onnx") -> list[Any]:
+        """The weights the ``fmt`` graph reads (the own direction's too for ``.dfm``), each
+        once."""
+        models = [self.swap] + ([self.own] if fmt == "dfm" and self.own is not None else [])
+        found: dict[int, Any] = {}
+        for model in models:
+            for variable in model.variables:
+                found.setdefault(id(variable), variable)
+        return list(found.values())
+
     # --- graph ---------------------------------------------------------------------------------
     def _run(self, model: keras.Model, faces: Any) -> tuple[Any, Any | None]:
         feed = keras.ops.flip(faces, axis=-1) if self.rgb else faces
@@ -288,6 +299,90 @@ def _convert_function(function: Any, specs: list[Any]) -> Any:
     return proto
 
 
+_WEIGHT_PREFIX = "faceswap_weight_"
+
+
+def _convert_weights_as_inputs(run: Any, specs: list[Any], variables: list[Any]) -> Any:
+    """Convert ``run`` with every weight fed as a graph input (Keras's ``StatelessScope``
+    maps each variable to its input), then make the inputs initializers holding the weights
+    and fold what depends only on them (the kernels' layout transposes).
+
+    tf2onnx copies every constant tensor many times (converting the Original model took 11 GiB
+    and a minute with the weights frozen in); with the weights as inputs the graph it handles
+    is small: a few seconds, memory about three times the model.
+    """
+    tf = _require("tensorflow", "onnx")
+    tf2onnx = _require("tf2onnx")
+    weight_specs = [tf.TensorSpec(tuple(variable.shape), variable.dtype,
+                                  name=f"{_WEIGHT_PREFIX}{index}")
+                    for index, variable in enumerate(variables)]
+    count = len(specs)
+
+    def function(*args):
+        mapping = list(zip(variables, args[count:], strict=True))
+        with keras.StatelessScope(state_mapping=mapping):
+            return run(*args[:count])
+
+    signature = [*specs, *weight_specs]
+    with _tf2onnx_numpy2():
+        proto, _ = tf2onnx.convert.from_function(
+            tf.function(function, input_signature=signature), input_signature=signature,
+            opset=ONNX_OPSET)
+    numpy_helper = _require("onnx.numpy_helper")
+    graph = proto.graph
+    inputs = []
+    for value in graph.input:
+        base = value.name.split(":")[0]
+        if base.startswith(_WEIGHT_PREFIX):
+            array = keras.ops.convert_to_numpy(variables[int(base[len(_WEIGHT_PREFIX):])])
+            graph.initializer.append(numpy_helper.from_array(np.asarray(array), value.name))
+        else:
+            inputs.append(value)
+    del graph.input[:]
+    graph.input.extend(inputs)
+    _fold_constants(proto)
+    return proto
+
+
+def _fold_constants(proto: Any) -> None:
+    """Replace every node whose inputs are all initializers by its result (computed with
+    ONNX's reference implementation), and drop the initializers nothing uses any more."""
+    numpy_helper = _require("onnx.numpy_helper")
+    reference = _require("onnx.reference")
+    graph = proto.graph
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    outputs = {value.name for value in graph.output}
+    kept = []
+    for node in graph.node:
+        if (all(not name or name in constants for name in node.input)
+                and not set(node.output) & outputs):
+            feeds = {name: constants[name] for name in node.input if name}
+            results = reference.ReferenceEvaluator(node).run(None, feeds)
+            constants.update({name: np.asarray(value)
+                              for name, value in zip(node.output, results, strict=True)})
+        else:
+            kept.append(node)
+    used = {name for node in kept for name in node.input} | outputs
+    del graph.node[:]
+    graph.node.extend(kept)
+    del graph.initializer[:]
+    graph.initializer.extend(numpy_helper.from_array(value, name)
+                             for name, value in constants.items() if name in used)
+
+
+def _convert(run: Any, specs: list[Any], variables: list[Any]) -> Any:
+    """An ``onnx.ModelProto`` of ``run`` (a function of the ``specs`` inputs reading
+    ``variables``), every weight inside the graph."""
+    tf = _require("tensorflow", "onnx")
+    try:
+        return _convert_weights_as_inputs(run, specs, variables)
+    except Exception as err:  # noqa: BLE001 - the frozen conversion below is the fallback
+        logger.warning("Converting with the weights as inputs failed (%s: %s); converting with "
+                       "the weights frozen in (slower, more memory).", type(err).__name__,
+                       str(err).strip().splitlines()[0][:200] if str(err).strip() else "")
+    return _convert_function(tf.function(run, input_signature=specs), specs)
+
+
 def _rename(proto: Any, old: str, new: str) -> None:
     """Rename the tensor ``old`` to ``new`` everywhere in the graph."""
     if old == new:
@@ -352,25 +447,24 @@ def _onnx_proto(graph: SwapGraph, fmt: str, half: bool) -> Any:
         if graph.has_morph:
             specs.append(tf.TensorSpec((1,), tf.float32, name="morph_value"))
 
-            def dfm_morph(faces, morph):
+            def run(faces, morph):
                 return graph.dfm_outputs(faces, morph)
-            function = tf.function(dfm_morph, input_signature=specs)
         else:
-            function = tf.function(graph.dfm_outputs, input_signature=specs)
+            def run(faces):
+                return graph.dfm_outputs(faces)
         names_in = [_DFM_INPUT, _DFM_MORPH][:len(specs)]
         names_out = list(_DFM_OUTPUTS)
         graph_name = "FaceswapDFM"
     else:
         specs = [tf.TensorSpec(batch_shape, tf.float32, name="face_in")]
 
-        def swap(faces):
+        def run(faces):
             outputs = graph.outputs(faces)
             return [outputs[key] for key in ("face", "mask") if key in outputs]
-        function = tf.function(swap, input_signature=specs)
         names_in = [ONNX_INPUT]
         names_out = list(ONNX_OUTPUTS[:2 if graph.has_mask else 1])
         graph_name = f"{graph.info.plugin}_swap"
-    proto = _convert_function(function, specs)
+    proto = _convert(run, specs, graph.variables(fmt))
     info = ExportInfo(**{**asdict(graph.info), "extra": dict(graph.info.extra)})
     info.extra["format"] = fmt
     info.extra["weights"] = "float16" if half else "float32"

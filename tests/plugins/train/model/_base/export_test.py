@@ -28,6 +28,7 @@ pytest.importorskip("tf2onnx", reason="the 'onnx' extra is not installed")
 pytestmark = pytest.mark.skipif(BACKEND != "tensorflow",
                                 reason="export converts on the TensorFlow backend")
 
+import plugins.train.model._base.export as export_module  # noqa: E402
 from faceswap_original.export import load_swap_graph  # noqa: E402
 from plugins.train.model._base.export import (  # noqa: E402
     ExportInfo,
@@ -146,9 +147,11 @@ def _check_parity(name, tmp_path, options, switch=False, half=False, rgb=False):
 @pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.slow)
                                   if case.startswith("phaze_a") else case
                                   for case in SMALL_CASES])
-def test_onnx_matches_keras(case, tmp_path):
+def test_onnx_matches_keras(case, tmp_path, caplog):
     name, options = SMALL_CASES[case]
-    graph, path = _check_parity(name, tmp_path, options)
+    with caplog.at_level("WARNING"):
+        graph, path = _check_parity(name, tmp_path, options)
+    assert "weights frozen in" not in caplog.text  # the fast conversion served
     model = onnx.load(str(path))
     meta = {entry.key: entry.value for entry in model.metadata_props}
     assert meta["faceswap.plugin"] == name
@@ -170,6 +173,17 @@ def test_onnx_b_to_a(case, tmp_path):
     assert meta["faceswap.direction"] == "B -> A"
     if name == "two_sizes":
         assert graph.input_shape == (32, 32, 3)  # side A's input for B -> A
+
+
+def test_frozen_weights_fallback(tmp_path, monkeypatch, caplog):
+    """When the conversion with the weights as inputs fails, the weights are frozen into the
+    graph instead, with the same result."""
+    def fail(*_args, **_kwargs):
+        raise NotImplementedError("no handler")
+    monkeypatch.setattr(export_module, "_convert_weights_as_inputs", fail)
+    with caplog.at_level("WARNING"):
+        _check_parity("tiny", tmp_path, LEARN_MASK)
+    assert "weights frozen in" in caplog.text
 
 
 def test_onnx_rgb_model_takes_and_gives_bgr(tmp_path):
