@@ -1,5 +1,7 @@
 """The ``demo`` command: train the Original model on two built-in synthetic identities, write
-the preview and swap a few faces."""
+the preview, swap a few faces, and swap identity A's face in a short clip (a video and its
+alignments file, converted by the ``convert`` command's frames mode; see
+:mod:`faceswap_original.demo_clip`)."""
 from __future__ import annotations
 
 import argparse
@@ -101,12 +103,19 @@ def demo(args: argparse.Namespace) -> int:
     convert(argparse.Namespace(input_dir=str(swap_in), output_dir=str(swapped),
                                model_dir=str(model_dir), swap_model=False,
                                configfile=str(config_file)))
+    from faceswap_original.demo_clip import make_clip
+
+    print("Swapping A -> B in a clip of identity A (video, alignments file, convert)...",
+          flush=True)
+    clip, sheet = make_clip(root, model_dir, config_file)
     print(f"\nDone after {model.iterations} iterations.\n"
           f"  model:   {model_dir}\n"
           f"  preview: {root / (model.name + '_preview.png')} (per side: original, "
           "reconstruction, swap)\n"
           f"  timelapse: {root / 'timelapse'} (the same preview at every save)\n"
           f"  swapped: {swapped} (faces of A swapped to B)\n"
+          f"  clip:    {clip} (identity A's clip {root / 'clip' / 'clip.mp4'}, swapped to B)\n"
+          f"  before/after: {sheet}\n"
           f"Train longer with: faceswap-original train -A {faces_a} -B {faces_b} "
           f"-m {model_dir} -C {config_file} -b {_BATCH_SIZE}")
     return 0

@@ -678,8 +678,13 @@ def render_face(identity: str, rng: np.random.Generator, size: int = 128
     if not isinstance(rng, np.random.Generator):
         raise TypeError("`rng` must be a numpy.random.Generator (numpy.random.default_rng(seed)). "
                         f"Received: {type(rng).__name__}")
+    return _render(identity, _sample_pose(rng), rng, size)
+
+
+def _render(identity: str, pose: _Pose, rng: np.random.Generator, size: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`render_face`'s drawing for a given pose (``rng``: textures, background, noise)."""
     look = _LOOKS[identity]
-    pose = _sample_pose(rng)
     project = _Projector(look, pose, size)
     skin = np.asarray(look.skin) * np.asarray(pose.skin_tint)
     hair_texture = _texture(rng, size, streak=5.0 if look.long_hair else 1.5)
@@ -712,6 +717,37 @@ def render_face(identity: str, rng: np.random.Generator, size: int = 128
     alpha = np.clip(np.rint(alpha * 255.0), 0.0, 255.0).astype(np.uint8)
     landmarks = _landmarks(look, pose, project)
     return np.dstack([colour, alpha]), landmarks
+
+
+def render_clip_frame(identity: str, time: float, size: int = 256, seed: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """One frame of a short clip: a demo identity's head moving in a fixed scene.
+
+    The scene (background, hair and beard texture, clothes, noise) depends only on ``seed``;
+    the head drifts across the frame, turns, nods, tilts, talks and blinks as ``time`` (in
+    seconds) goes on, smoothly, at about 0.6 of :func:`render_face`'s scale.
+
+    Returns
+    -------
+    frame
+        ``(size, size, 3)`` uint8 BGR.
+    landmarks
+        ``(68, 2)`` float64 ``(x, y)`` frame pixels (see :func:`render_face`).
+    """
+    identity = _validate_identity(identity)
+    size = _validate_size(size)
+    phase = 2.0 * math.pi * float(time)
+    blink = 0.1 if (float(time) % 1.7) < 0.12 else 1.0
+    pose = _Pose(
+        roll=0.08 * math.sin(0.45 * phase + 0.5), yaw=0.32 * math.sin(0.3 * phase),
+        pitch=0.08 * math.sin(0.55 * phase + 1.0), scale=0.6 + 0.04 * math.sin(0.2 * phase),
+        shift_x=0.16 * math.sin(0.25 * phase), shift_y=0.1 + 0.04 * math.sin(0.4 * phase),
+        mouth_open=max(0.0, math.sin(1.3 * phase)), smile=0.3 + 0.4 * math.sin(0.35 * phase),
+        eye_open=blink, gaze_x=0.2 * math.sin(0.3 * phase), gaze_y=0.0, brow_raise=0.004,
+        light_angle=0.8, light_strength=0.2, brightness=1.0, skin_tint=(1.0, 1.0, 1.0))
+    rng = np.random.default_rng((seed, 2 + _identity_stream(identity)))
+    image, landmarks = _render(identity, pose, rng, size)
+    return np.ascontiguousarray(image[..., :3]), landmarks
 
 
 def _identity_stream(identity: str) -> int:

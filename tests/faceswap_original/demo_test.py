@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from faceswap_original.demo import DEMO_CONFIG, demo_config
 
@@ -39,6 +40,23 @@ def test_demo_trains_previews_and_swaps(tmp_path):
     assert len(swapped) == 8
     original = cv2.imread(str(root / "swap_input" / swapped[0].name), cv2.IMREAD_UNCHANGED)
     assert cv2.imread(str(swapped[0]), cv2.IMREAD_UNCHANGED).shape == original.shape
+    # the clip: A's video and alignments file, converted to a video of the same rate, size and
+    # length, faces changed and the scene kept; and the before/after sheet
+    from lib.align.alignments import load_alignments
+    from lib.video import VideoReader
+
+    assert load_alignments(root / "clip" / "clip_alignments.fsa").faces_count == 36
+    with VideoReader(root / "clip" / "clip.mp4") as before, \
+            VideoReader(root / "clip" / "swapped" / "clip_converted.mp4") as after:
+        assert (after.fps, after.width, after.height) == (before.fps, before.width,
+                                                          before.height)
+        frames_before, frames_after = list(before), list(after)
+    assert len(frames_after) == len(frames_before) == 36
+    change = np.abs(frames_after[0].astype(int) - frames_before[0].astype(int)).max(axis=-1)
+    assert change[:16].mean() < 3 < change[96:160, 96:160].mean()  # sky kept, face swapped
+    sheet = cv2.imread(str(root / "clip_before_after.png"))
+    assert sheet is not None and sheet.shape[1] == 6 * 256
+    assert "clip_converted.mp4" in done.stdout
     config = configparser.ConfigParser()
     config.read(root / "train.ini")
     import keras
