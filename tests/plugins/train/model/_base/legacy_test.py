@@ -113,6 +113,25 @@ def test_upgrade_gives_keras2_predictions_and_keeps_the_original(case, tmp_path,
     for exp, act in zip(expected, actual, strict=True):
         assert act.shape == exp.shape
         np.testing.assert_allclose(act, exp, rtol=tolerance, atol=tolerance)
+    _check_weights_match_the_file(loaded, backup / f"{name}.h5")
+
+
+def _check_weights_match_the_file(model, path: Path) -> None:
+    """Every weight of every top-level layer equals the dataset Keras 2 stored for it
+    (``model_weights/<layer>/<weight name>``, trainable ones first), read with h5py."""
+    import h5py
+    with h5py.File(path, "r") as handle:
+        group = handle["model_weights"]
+        for layer in model.layers:
+            if not layer.weights:
+                continue
+            names = [name.decode() if isinstance(name, bytes) else name
+                     for name in group[layer.name].attrs["weight_names"]]
+            ours = layer.trainable_weights + layer.non_trainable_weights
+            assert len(names) == len(ours), layer.name
+            for stored, weight in zip(names, ours, strict=True):
+                np.testing.assert_array_equal(to_numpy(weight),
+                                              group[layer.name][stored][()], err_msg=stored)
 
 
 @pytest.mark.usefixtures("keras2")
