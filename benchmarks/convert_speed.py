@@ -124,7 +124,7 @@ def main() -> None:
     converter = FrameConverter(swap.predict_on_batch, size, size, mask_blend=blend,
                                color_adjustment="avg-color", batch_size=args.batch,
                                jobs=args.jobs)
-    feeds = np.stack([converter._feed_face(frame, face[0])  # noqa: SLF001 - the same crops
+    feeds = np.stack([converter._feed_face(frame, face[0])  # the same crops
                       for frame, face in zip(frames, faces, strict=True)])
     constant = np.full((args.batch, size, size, 3), 0.5, "float32")
 

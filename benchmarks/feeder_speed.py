@@ -33,13 +33,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import train_speed  # noqa: E402
+import train_speed
 
 
 def _model(folder: Path):
     """The Original plugin (MAE loss, as the step row), built once for the feeder's shapes."""
     job = {"variant": "original", "batch": 8}
-    model, _ = train_speed._our_model(job, folder, train_speed._MAE)  # noqa: SLF001
+    model, _ = train_speed._our_model(job, folder, train_speed._MAE)
     return model
 
 

@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(ROOT))
-    from lib.hardware import cpu_info  # noqa: PLC0415 - importing lib sets TF's defaults
+    from lib.hardware import cpu_info  # importing lib sets TF's defaults
 
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     machine = cpu_info()

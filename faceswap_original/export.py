@@ -146,7 +146,7 @@ def _rerun_on_tensorflow(args: argparse.Namespace) -> int:
     logger.info("Keras uses the '%s' backend: exporting on TensorFlow in a child process.",
                 keras.backend.backend())
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    return subprocess.run(command, env=env, check=False).returncode  # noqa: S603
+    return subprocess.run(command, env=env, check=False).returncode
 
 
 def export(args: argparse.Namespace) -> int:

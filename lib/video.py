@@ -279,7 +279,7 @@ class VideoWriter:
             if container is not None:
                 try:
                     container.close()
-                except Exception:  # noqa: BLE001 - already failing; the first error matters
+                except Exception:  # already failing; the first error matters
                     logger.debug("Closing after an error failed", exc_info=True)
         self._atomic.__exit__(type(err), err, err.__traceback__)
 

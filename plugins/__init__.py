@@ -6,4 +6,4 @@ The package name is Faceswap's: plugin files import ``plugins.train.model._base`
 
 # ``lib`` sets the backend defaults that must be in place before Keras loads (see lib/__init__.py);
 # a plugin file may import Keras before it imports ``lib``.
-import lib  # noqa: E402,F401
+import lib  # noqa: F401

@@ -108,7 +108,7 @@ class PluginLoader:
                     f"{', '.join(PluginLoader.get_available_models())}.")
             try:
                 loaded = entry_point.load()
-            except Exception as err:  # noqa: BLE001 - any import failure of a third party
+            except Exception as err:  # any import failure of a third party
                 raise PluginLoadError(f"The model plugin '{name}' ({entry_point.value}) could "
                                       f"not be imported: {type(err).__name__}: {err}") from err
         model = loaded.Model if isinstance(loaded, ModuleType) else loaded
@@ -140,7 +140,7 @@ class PluginLoader:
     def _import_module(module_name: str, name: str) -> ModuleType:
         try:
             return importlib.import_module(module_name)
-        except Exception as err:  # noqa: BLE001 - report any failure of the plugin's code
+        except Exception as err:  # report any failure of the plugin's code
             raise PluginLoadError(f"The plugin '{name}' ({module_name}) could not be imported: "
                                   f"{type(err).__name__}: {err}") from err
 

@@ -11,10 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # settings_test.py tests the default choice itself; subprocesses inherit this.
 os.environ.setdefault("FACESWAP_JIT_COMPILE", "auto")
 
-import sys  # noqa: E402
+import sys
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import pytest
 
 BACKEND = keras.backend.backend()
 SEED = 1234

@@ -201,7 +201,7 @@ def _unpickle(path: Path, data: bytes) -> Any:
     except _Refused as err:
         raise _invalid(path, f"it holds {err}, which a genuine alignments file never does "
                              "(nothing from it was run)") from err
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a damaged file
+    except Exception as err:  # any unpickling failure is a damaged file
         raise _invalid(path, f"its data is damaged ({type(err).__name__}: {err})") from err
 
 

@@ -153,10 +153,10 @@ class LearningRateFinder:
 def plot_lr_finder(result: FinderResult, path: str | Path) -> Path:
     """Draw the smoothed loss against the learning rate (log scale), with the rate chosen
     marked, as a PNG at ``path`` (written atomically). Returns the path."""
-    import matplotlib  # noqa: PLC0415 - only the graph modes need it
+    import matplotlib  # only the graph modes need it
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot  # noqa: PLC0415
+    from matplotlib import pyplot
 
     path = Path(path)
     figure, axes = pyplot.subplots(figsize=(8, 5), dpi=100)

@@ -53,7 +53,7 @@ def default_config_file() -> Path:
 def get_config() -> Config:
     """The process-wide convert :class:`~lib.config.Config` (defaults until
     :func:`load_config`)."""
-    global _CONFIG  # noqa: PLW0603 - one configuration per process, as Faceswap
+    global _CONFIG  # one configuration per process, as Faceswap
     if _CONFIG is None:
         _CONFIG = Config([ConfigSection(name, module.HELPTEXT, module_items(module))
                           for name, module in _SECTIONS], optional_prefixes=_NOT_PORTED)
@@ -74,7 +74,7 @@ def load_config(config_file: str | Path | None = None) -> Config:
     lib.errors.ConfigError
         For an unreadable file, an unknown section or option, or an invalid value.
     """
-    global _LOADED_FROM  # noqa: PLW0603
+    global _LOADED_FROM
     config = get_config()
     path = Path(config_file) if config_file else default_config_file()
     if _LOADED_FROM is not None:
@@ -90,6 +90,6 @@ def load_config(config_file: str | Path | None = None) -> Config:
 
 def reset_config() -> None:
     """Every option back to its default; the next :func:`load_config` reads a file again."""
-    global _LOADED_FROM  # noqa: PLW0603
+    global _LOADED_FROM
     get_config().reset()
     _LOADED_FROM = None

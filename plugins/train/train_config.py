@@ -283,7 +283,7 @@ def _model_sections() -> list[ConfigSection]:
 def get_config() -> Config:
     """The process-wide training :class:`~lib.config.Config` (built on first use, not read from
     a file until :func:`load_config`)."""
-    global _CONFIG  # noqa: PLW0603 - one configuration per process, as Faceswap
+    global _CONFIG  # one configuration per process, as Faceswap
     if _CONFIG is None:
         _CONFIG = Config([
             ConfigSection("global", HELPTEXT, module_items(sys.modules[__name__])),
@@ -311,7 +311,7 @@ def load_config(config_file: str | Path | None = None) -> Config:
         For an unreadable file or an invalid value (the message names the file, section, option,
         allowed values and the value found).
     """
-    global _LOADED_FROM  # noqa: PLW0603
+    global _LOADED_FROM
     config = get_config()
     path = Path(config_file) if config_file else default_config_file()
     if _LOADED_FROM is not None:
@@ -329,7 +329,7 @@ def reset_config() -> None:
     """Put every option back to its default and forget the loaded file (for tests and
     long-lived applications). The sections are found again on next use, so plugins installed
     since then get theirs."""
-    global _LOADED_FROM, _CONFIG  # noqa: PLW0603
+    global _LOADED_FROM, _CONFIG
     get_config().reset()
     _LOADED_FROM = None
     _CONFIG = None

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
-import infer_speed  # noqa: E402
+import infer_speed
 
 
 def test_ratios_are_latency_over_keras_at_the_same_batch():

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
-import train_speed  # noqa: E402
+import train_speed
 
 
 def _conv(size_out: int, kernel: int, channels_in: int, filters: int) -> int:

@@ -23,7 +23,7 @@ class _Echo:
     inputs = [SimpleNamespace(shape=(None, 32, 32, 3))]
 
     @staticmethod
-    def predict(feed, verbose=0):  # noqa: ARG004 - Keras' signature
+    def predict(feed, verbose=0):  # Keras' signature
         return feed
 
 

@@ -23,7 +23,7 @@ def test_registered_under_bare_name_and_package_name():
 def test_bare_name_collision_is_refused_and_leaves_registry_intact():
     with pytest.raises(ValueError, match="already taken by lib.model.layers.PixelShuffler"):
         @register_serializable()
-        class PixelShuffler(keras.layers.Layer):  # noqa: F811 - the point of the test
+        class PixelShuffler(keras.layers.Layer):  # the point of the test
             pass
     assert keras.saving.get_registered_object(f"{PACKAGE}>PixelShuffler").__module__ == (
         "lib.model.layers")

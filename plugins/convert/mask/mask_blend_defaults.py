@@ -5,7 +5,7 @@ from lib.config import ConfigItem
 HELPTEXT = ("Options for blending the edges between the swapped face and the background "
             "frame.")
 
-type = ConfigItem(  # noqa: A001 - Faceswap's option name
+type = ConfigItem(  # Faceswap's option name
     datatype=str, default="normalized", group="Blending type",
     choices=["gaussian", "normalized", "none"], gui_radio=True,
     info="The type of blending to use on the mask. 'gaussian' blends with a gaussian filter, "

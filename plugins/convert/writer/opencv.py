@@ -31,7 +31,7 @@ class Writer(Output):
         The ``writer.opencv`` options; ``None`` reads them from ``convert.ini``.
     """
 
-    def __init__(self, output_folder: str | Path, *, format: str | None = None,  # noqa: A002
+    def __init__(self, output_folder: str | Path, *, format: str | None = None,
                  jpg_quality: int | None = None, png_compress_level: int | None = None,
                  draw_transparent: bool | None = None, **_: object) -> None:
         super().__init__(output_folder)

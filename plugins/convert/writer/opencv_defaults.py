@@ -3,7 +3,7 @@ from lib.config import ConfigItem
 
 HELPTEXT = "Options for writing the converted frames as image files with OpenCV."
 
-format = ConfigItem(  # noqa: A001 - Faceswap's option name
+format = ConfigItem(  # Faceswap's option name
     datatype=str, default="png", group="format", choices=["bmp", "jpg", "jp2", "png", "ppm"],
     gui_radio=True,
     info="The image format of the frames. 'png' is lossless; 'jpg' is smaller and lossy.")

@@ -228,7 +228,7 @@ def test_warp_to_landmarks(tmp_path: Path) -> None:
                "augmentation": _STILL}
     with _feeder(folders, 2, **options) as feeder:
         inputs, targets = feeder.get_batch()
-        matches = feeder._matches  # noqa: SLF001
+        matches = feeder._matches
     assert matches["a"].shape == (3, 3) and sorted(matches["a"][0]) == [0, 1, 2]
     assert np.abs(inputs - targets[0]).mean() > 0.005  # warped
     assert np.abs(inputs - targets[0]).mean() < 0.2  # but still the face

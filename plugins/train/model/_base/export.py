@@ -282,7 +282,7 @@ def _convert_function(function: Any, specs: list[Any]) -> Any:
             # tensor many times (3x faster on the Original model); they are put back below.
             proto, storage = tf2onnx.convert.from_function(
                 function, input_signature=specs, opset=ONNX_OPSET, large_model=True)
-        except Exception as err:  # noqa: BLE001 - any converter failure is the model's
+        except Exception as err:  # any converter failure is the model's
             reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
             raise FaceswapError(
                 f"The swap model could not be converted to ONNX (opset {ONNX_OPSET}): "

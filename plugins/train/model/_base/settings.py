@@ -379,13 +379,13 @@ class Settings:
         """Whether the backend's first accelerator computes bfloat16 in hardware; ``None``
         when training runs on the CPU."""
         if self._backend == "torch":
-            import torch  # noqa: PLC0415 - backend-specific, only here
+            import torch  # backend-specific, only here
 
             if not torch.cuda.is_available():
                 return None
             return bool(torch.cuda.is_bf16_supported(including_emulation=False))
         if self._backend == "jax":
-            import jax  # noqa: PLC0415 - backend-specific, only here
+            import jax  # backend-specific, only here
 
             device = jax.devices()[0]
             if device.platform == "tpu":
@@ -395,7 +395,7 @@ class Settings:
             capability = str(getattr(device, "compute_capability", "0"))
             return int(capability.split(".")[0] or 0) >= 8
         if self._backend == "tensorflow":
-            import tensorflow as tf  # noqa: PLC0415 - backend-specific, only here
+            import tensorflow as tf  # backend-specific, only here
 
             gpus = tf.config.list_physical_devices("GPU")
             if not gpus:
@@ -443,7 +443,7 @@ class Settings:
         if not exclude:
             return
         if self._backend == "tensorflow":
-            import tensorflow as tf  # noqa: PLC0415 - backend-specific, only here
+            import tensorflow as tf  # backend-specific, only here
 
             gpus = tf.config.list_physical_devices("GPU")
             keep = [gpu for index, gpu in enumerate(gpus) if index not in exclude]
@@ -479,11 +479,11 @@ class Settings:
         """Hiding through ``CUDA_VISIBLE_DEVICES`` needs a GPU runtime that has not started."""
         started = False
         if self._backend == "torch":
-            import torch  # noqa: PLC0415 - backend-specific, only here
+            import torch  # backend-specific, only here
 
             started = torch.cuda.is_initialized()
         elif self._backend == "jax":
-            import jax  # noqa: PLC0415 - backend-specific, only here
+            import jax  # backend-specific, only here
 
             started = any(device.platform == "gpu" for device in jax.live_arrays())
         if started:
@@ -553,7 +553,7 @@ class Settings:
         return distribution
 
     def _get_tf_strategy(self, name: str) -> Any:
-        import tensorflow as tf  # noqa: PLC0415 - backend-specific, only here
+        import tensorflow as tf  # backend-specific, only here
 
         devices = ([device.name for device in tf.config.list_logical_devices("GPU")]
                    or [device.name for device in tf.config.list_logical_devices("CPU")])

@@ -115,7 +115,7 @@ def _run(spec: dict[str, Any], model_dir: Path) -> dict[str, Any]:
     keras.utils.set_random_seed(1234)
     loaded = (model_dir / "tiny.keras").is_file()
     plugin, losses, built = _train(spec, model_dir, spec.get("steps", 2))
-    settings = plugin._settings  # noqa: SLF001 - the test reads what Settings chose
+    settings = plugin._settings  # the test reads what Settings chose
     result.update(losses=losses, loaded=loaded, built_checksum=built,
                   checksum=_checksum(plugin), replicas=settings.replicas,
                   policy=settings.policy, split=_split_sizes(plugin, spec.get("batch", 4)),
