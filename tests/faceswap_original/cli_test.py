@@ -263,8 +263,8 @@ def test_old_meanings_of_clashing_options_are_refused(argv, message, capsys):
 
 def test_hidden_aliases_stay_out_of_help():
     from faceswap_original.cli import build_parser
-    subparsers = next(action for action in build_parser()._actions  # noqa: SLF001
-                      if isinstance(action, argparse._SubParsersAction))  # noqa: SLF001
+    subparsers = next(action for action in build_parser()._actions
+                      if isinstance(action, argparse._SubParsersAction))
     text = subparsers.choices["train"].format_help()
     for alias in ("-bs", "-it", "-ss", "-tia", "-tib", "-to", "-su", "-nl", "-wl", "-nf", "-nac",
                   "-nw", "-LF", "--config-file"):

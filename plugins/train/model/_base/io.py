@@ -131,7 +131,7 @@ def _load_keras_file(filename: Path) -> keras.Model:
         if "safe_mode" in str(err) or "arbitrary code" in str(err):
             raise _code_file_error(filename, err) from err
         raise _corrupt_file_error(filename, err) from err
-    except Exception as err:  # noqa: BLE001 - any failure to read a user's file is reported
+    except Exception as err:
         raise _corrupt_file_error(filename, err) from err
 
 

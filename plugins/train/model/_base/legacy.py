@@ -25,8 +25,10 @@ in the same steps:
 Anything that cannot be read or converted raises :class:`~lib.errors.ModelFileError` naming the
 file, before the folder is touched. A failure after the rename puts the folder back as it was.
 
-Faceswap compat: Faceswap 3 also rebuilds a Phaze-A CLIP encoder (a sub-model named ``visual``)
-from the state file's encoder settings; this is refused here with a clear message.
+A Phaze-A CLIP encoder (a sub-model named ``visual``) is rebuilt as Faceswap 3 does: its config
+is replaced by that of a new :class:`~lib.model.networks.clip.ViT` for the state file's
+``enc_architecture`` and ``enc_scaling`` (refused when the state file, the architecture or the
+scaling is missing).
 """
 from __future__ import annotations
 
@@ -53,6 +55,14 @@ _SCALAR_OPERATIONS = ("multiply", "truediv", "add", "subtract")
 _NO_GROUPS = ("DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose")
 _RENAMED = {"L2_normalize": "L2Normalize"}
 _CODE_CLASSES = ("Lambda", "__lambda__")
+# Phaze-A's CLIP encoders: the ViT model and its native input size.
+_CLIP_MODELS = {"clipv_farl-b-16-16": ("FaRL-B-16-16", 224),
+                "clipv_farl-b-16-64": ("FaRL-B-16-64", 224),
+                "clipv_vit-b-16": ("ViT-B-16", 224),
+                "clipv_vit-b-32": ("ViT-B-32", 224),
+                "clipv_vit-l-14": ("ViT-L-14", 224),
+                "clipv_vit-l-14-336px": ("ViT-L-14-336px", 336)}
+_MAX_STATE_BYTES = 64 * 1024 * 1024
 
 
 class _Unsupported(ValueError):
@@ -121,9 +131,6 @@ def _process_deprecations(layer: dict[str, Any]) -> None:
         raise _Unsupported(f"layer '{layer.get('name')}' has no config")
     if class_name == "LeakyReLU" and "alpha" in config:
         config["negative_slope"] = config.pop("alpha")
-    if layer.get("name") == "visual":
-        raise _Unsupported("the model holds a CLIP encoder ('visual', Phaze-A), which this "
-                           "upgrade cannot port")
     if class_name == "TFOpLambda":
         _convert_lambda(layer)
         config = layer["config"]
@@ -152,7 +159,33 @@ def _process_inbounds(layer: dict[str, Any], functional: set[str]) -> None:
     fix(layer.get("inbound_nodes"))
 
 
-def _update_layers(layers: list[Any], functional: set[str]) -> None:
+def _clip_entry(clip: Any) -> dict[str, Any]:
+    """The Keras 3 entry of the CLIP encoder Faceswap 3 rebuilds from the state file's
+    ``config`` (``clip``): a new ViT for ``enc_architecture`` at ``enc_scaling`` percent of its
+    native size (rounded down to a multiple of 16, at least 32)."""
+    from lib.model.networks import ViT
+
+    if callable(clip):  # the state file is read only when the model holds a CLIP encoder
+        clip = clip()
+    if clip is None:
+        raise _Unsupported("the model holds a CLIP encoder ('visual'), which is rebuilt from the "
+                           "state file's encoder settings, and the state file is missing. This "
+                           "model cannot be ported")
+    architecture, scaling = clip.get("enc_architecture"), clip.get("enc_scaling")
+    if architecture not in _CLIP_MODELS:
+        raise _Unsupported(f"the model holds a CLIP encoder ('visual') but the state file's "
+                           f"enc_architecture is {architecture!r}, not one of "
+                           f"{sorted(_CLIP_MODELS)}. This model cannot be ported")
+    if (isinstance(scaling, bool) or not isinstance(scaling, (int, float))
+            or not 0 < scaling <= 200):
+        raise _Unsupported(f"the model holds a CLIP encoder ('visual') but the state file's "
+                           f"enc_scaling is {scaling!r}. This model cannot be ported")
+    name, default = _CLIP_MODELS[architecture]
+    size = max(32, int(default * scaling / 100 / 16) * 16)
+    return keras.saving.serialize_keras_object(ViT(name, input_size=size)())
+
+
+def _update_layers(layers: list[Any], functional: set[str], clip: Any = None) -> None:
     for layer in layers:
         if not isinstance(layer, dict):
             raise _Unsupported(f"a layer entry is {type(layer).__name__}, not an object")
@@ -160,6 +193,14 @@ def _update_layers(layers: list[Any], functional: set[str]) -> None:
         if class_name in _CODE_CLASSES:
             raise _Unsupported(f"the layer '{layer.get('name')}' is a {class_name} layer, which "
                                "holds Python code; it is not loaded")
+        if class_name in ("Functional", "Model") and layer.get("name") == "visual":
+            # Phaze-A's CLIP encoder: rebuilt (Keras 3 entry), its Keras 2 internals unread
+            functional.add("visual")
+            entry = _clip_entry(clip)
+            for key in ("module", "class_name", "config", "registered_name"):
+                layer[key] = entry.get(key)
+            _process_inbounds(layer, functional)
+            continue
         if class_name in ("Functional", "Model"):
             if layer.get("name"):
                 functional.add(layer["name"])
@@ -167,16 +208,18 @@ def _update_layers(layers: list[Any], functional: set[str]) -> None:
             if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
                 raise _Unsupported(f"the sub-model '{layer.get('name')}' has no layer list")
             config["output_layers"] = _unwrap_outputs(config.get("output_layers", []))
-            _update_layers(config["layers"], functional)
+            _update_layers(config["layers"], functional, clip)
         if not layer.get("inbound_nodes"):
             continue
         _process_deprecations(layer)
         _process_inbounds(layer, functional)
 
 
-def rewrite_config(config: dict[str, Any]) -> dict[str, Any]:
+def rewrite_config(config: dict[str, Any], clip: Any = None) -> dict[str, Any]:
     """The Keras 2 functional config ``{"class_name": "Functional", "config": {...}}`` rewritten
-    for Keras 3 (in place; returned for convenience).
+    for Keras 3 (in place; returned for convenience). ``clip`` is the state file's ``config``
+    (``enc_architecture``, ``enc_scaling``), or a function returning it (``None`` for no state
+    file), needed only when the model holds a CLIP encoder.
 
     Raises
     ------
@@ -190,7 +233,7 @@ def rewrite_config(config: dict[str, Any]) -> dict[str, Any]:
             isinstance(body.get(key), list) for key in ("layers", "input_layers",
                                                         "output_layers")):
         raise _Unsupported("the model config has no layers, inputs or outputs")
-    _update_layers([config], set())
+    _update_layers([config], set(), clip)
     return config
 
 
@@ -238,7 +281,7 @@ class Legacy:
         lib.errors.ModelFileError
             When the file is not a Faceswap 2 (Keras 2) model file.
         """
-        import h5py  # noqa: PLC0415 - a Keras dependency, only needed here
+        import h5py
 
         try:
             with h5py.File(self._h5, "r") as handle:
@@ -276,13 +319,13 @@ class Legacy:
         """
         config = self.read_config()
         try:
-            rewrite_config(config)
+            rewrite_config(config, self._state_config)
         except _Unsupported as err:
             raise self._error(str(err)) from err
         self._import_custom_layers()
         try:
             model = keras.Model.from_config(config["config"])
-        except Exception as err:  # noqa: BLE001 - any failure is reported with the file
+        except Exception as err:
             raise self._error(f"Keras cannot build its network ({type(err).__name__}: "
                               f"{str(err).strip().splitlines()[0][:300] if str(err) else ''})"
                               ) from err
@@ -292,18 +335,32 @@ class Legacy:
             raise self._error(f"it has the inputs {inputs}, not two faces of one shape")
         try:
             model.load_weights(self._h5)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise self._error(f"its weights do not fit the network ({type(err).__name__}: "
                               f"{str(err).strip().splitlines()[0][:300] if str(err) else ''})"
                               ) from err
         return model
 
+    def _state_config(self) -> dict[str, Any] | None:
+        """The ``config`` of the state file beside the model (``None`` when missing)."""
+        path = self._model_dir / f"{self._name}_state.json"
+        if not path.is_file():
+            return None
+        try:
+            if path.stat().st_size > _MAX_STATE_BYTES:
+                raise ValueError(f"larger than {_MAX_STATE_BYTES} bytes")
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise self._error(f"its state file '{path}' cannot be read ({err})") from err
+        config = document.get("config") if isinstance(document, dict) else None
+        return config if isinstance(config, dict) else {}
+
     @staticmethod
     def _import_custom_layers() -> None:
         """Register Faceswap's layers (bare names) before the config is deserialized."""
-        import lib.model.initializers  # noqa: F401, PLC0415
-        import lib.model.layers  # noqa: F401, PLC0415
-        import lib.model.normalization  # noqa: F401, PLC0415
+        import lib.model.initializers
+        import lib.model.layers
+        import lib.model.normalization  # noqa: F401
 
     def _check_backup_folder(self) -> None:
         if self._backup.exists() and (not self._backup.is_dir() or any(self._backup.iterdir())):
@@ -343,7 +400,7 @@ class Legacy:
 
     @staticmethod
     def _save(model: keras.Model, target: Path) -> None:
-        from plugins.train.model._base.io import rewrite_for_faceswap3  # noqa: PLC0415
+        from plugins.train.model._base.io import rewrite_for_faceswap3
 
         with atomic_replace(target, suffix=".keras") as temp:
             model.save(temp)

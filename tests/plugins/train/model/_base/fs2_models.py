@@ -23,13 +23,13 @@ import numpy as np
 
 
 def _keras2() -> Any:
-    import tf_keras  # noqa: PLC0415 - optional test dependency
+    import tf_keras
     return tf_keras
 
 
 def _pixel_shuffler_class() -> type:
     keras2 = _keras2()
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     class PixelShuffler(keras2.layers.Layer):
         """Faceswap 2's PixelShuffler (square upscale, channels last)."""
@@ -226,7 +226,7 @@ def write_fs2_folder(model: Any, folder: Path, name: str, learn_mask: bool = Fal
     trained ``train_steps`` steps, the optimizer saved, as with ``save_optimizer`` ``always``),
     ``<name>_state.json`` and ``<name>_logs/session_1``."""
     keras2 = _keras2()
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     folder.mkdir(parents=True, exist_ok=True)
     model.compile(optimizer=keras2.optimizers.Adam(learning_rate=5e-5), loss="mae")

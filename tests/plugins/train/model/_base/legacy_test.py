@@ -347,7 +347,42 @@ def test_rewrite_config_refuses_bad_outputs(outputs):
         rewrite_config(_functional(None, [], outputs))
 
 
-def test_rewrite_config_refuses_a_clip_encoder():
-    visual = _functional("visual", [], [], inbound=[[["face_in_a", 0, 0, {}]]])
-    with pytest.raises(ValueError, match="CLIP encoder"):
-        rewrite_config(_functional(None, [visual], [["visual", 1, 0]]))
+def _clip_model_config() -> dict:
+    """A Keras 2 model whose encoder is Phaze-A's CLIP encoder, a sub-model named ``visual``
+    (its Keras 2 internals are not read: the upgrade rebuilds it)."""
+    visual = _functional("visual", [{"class_name": "TFOpLambda", "name": "tf.einsum",
+                                     "config": {}, "inbound_nodes": [["x", 0, 0, {}]]}],
+                         [["tf.einsum", 0, 0]],
+                         inbound=[[["face_in_a", 0, 0, {}]], [["face_in_b", 0, 0, {}]]])
+    inputs = [{"class_name": "InputLayer", "name": f"face_in_{side}", "inbound_nodes": [],
+               "config": {"batch_input_shape": [None, 32, 32, 3], "dtype": "float32",
+                          "name": f"face_in_{side}"}} for side in "ab"]
+    return _functional(None, [*inputs, visual], [["visual", 1, 0], ["visual", 2, 0]],
+                       inputs=[["face_in_a", 0, 0], ["face_in_b", 0, 0]])
+
+
+def test_clip_encoder_is_rebuilt_from_the_state_settings():
+    from lib.model.networks import ViT
+
+    config = _clip_model_config()
+    rewrite_config(config, {"enc_architecture": "clipv_vit-b-32", "enc_scaling": 16})
+    visual = config["config"]["layers"][2]
+    assert visual["module"] and visual["config"]["name"] == "visual"
+    assert visual["inbound_nodes"] == [[["face_in_a", 0, 0, {}]], [["face_in_b", 0, 0, {}]]]
+    model = keras.Model.from_config(config["config"])
+    # 224 px at 16 % -> 35.8 -> a multiple of 16 (32), and never below 32
+    assert model.get_layer("visual").input_shape == (None, 32, 32, 3)
+    expected = ViT("ViT-B-32", input_size=32)()
+    assert [tuple(w.shape) for w in model.get_layer("visual").weights] == [
+        tuple(w.shape) for w in expected.weights]
+    assert len(model.outputs) == 2
+
+
+@pytest.mark.parametrize(("clip", "message"), [
+    (None, "state file is missing"),
+    ({"enc_architecture": "efficientnet_b0", "enc_scaling": 100}, "enc_architecture is"),
+    ({"enc_architecture": "clipv_vit-b-32", "enc_scaling": 0}, "enc_scaling is 0"),
+    ({"enc_architecture": "clipv_vit-b-32"}, "enc_scaling is None")])
+def test_clip_encoder_without_usable_settings_is_refused(clip, message):
+    with pytest.raises(ValueError, match=f"{message}.*cannot be ported"):
+        rewrite_config(_clip_model_config(), clip)
