@@ -381,7 +381,7 @@ def _run(args: argparse.Namespace) -> int:
         from faceswap_original.faces import faces
         return faces(args)
     if args.command == "plugins":
-        from faceswap_original.restore import list_plugins
+        from faceswap_original.plugin_list import list_plugins
         return list_plugins()
     from faceswap_original.demo import demo
     return demo(args)

@@ -1,15 +1,14 @@
-"""The ``restore`` and ``plugins`` commands."""
+"""The ``restore`` command."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 from pathlib import Path
 
 from lib.errors import FaceswapError
 from lib.model.backup_restore import Backup
 
-__all__ = ["list_plugins", "model_name_in_folder", "restore"]
+__all__ = ["model_name_in_folder", "restore"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,18 +47,3 @@ def restore(args: argparse.Namespace) -> int:
     print(f"Restored the '{name}' model in '{args.model_dir}' from its backups.")
     return 0
 
-
-def list_plugins() -> int:
-    """Print every model plugin with the first line of its help text."""
-    from plugins.plugin_loader import PluginLoader
-    for name in PluginLoader.get_available_models():
-        model = PluginLoader.get_model(name, disable_logging=True)
-        helptext = ""
-        module = model.__module__
-        try:
-            helptext = importlib.import_module(f"{module}_defaults").HELPTEXT
-        except (ModuleNotFoundError, AttributeError):
-            helptext = (model.__doc__ or "").strip()
-        first = helptext.strip().splitlines()[0] if helptext.strip() else ""
-        print(f"{name:<14} {first}")
-    return 0

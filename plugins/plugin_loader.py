@@ -1,7 +1,7 @@
 """Find and import model and trainer plugins by name.
 
-Model plugins are the modules of :mod:`plugins.train.model` (``<name>.py``, not starting with
-``_`` and not ending in ``_defaults``) plus those that installed packages declare in the entry
+Which plugins exist is the plugin registry's answer (:mod:`plugins.plugin_registry`): the
+modules of :mod:`plugins.train.model` plus those that installed packages declare in the entry
 point group ``faceswap_original.models``::
 
     [project.entry-points."faceswap_original.models"]
@@ -15,15 +15,12 @@ module outside the plugin packages.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import logging
-import pkgutil
-import re
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from lib.errors import PluginError, PluginLoadError, PluginNotFoundError
-from lib.utils import get_module_objects
+from plugins.plugin_registry import MODEL_ENTRY_POINT_GROUP, MODELS, NAME, TRAINERS
 
 if TYPE_CHECKING:
     from plugins.train.model._base import ModelBase
@@ -31,29 +28,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MODEL_ENTRY_POINT_GROUP = "faceswap_original.models"
+__all__ = ["MODEL_ENTRY_POINT_GROUP", "PluginLoader"]
+
 _DEFAULT_MODEL = "original"
-_NAME = re.compile(r"[a-z_][a-z0-9_]*")
-
-
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    """The installed model plugins' entry points, by plugin name."""
-    found = {}
-    for entry_point in importlib.metadata.entry_points(group=MODEL_ENTRY_POINT_GROUP):
-        if _NAME.fullmatch(entry_point.name):
-            found[entry_point.name] = entry_point
-        else:
-            logger.warning("Ignoring the model plugin entry point '%s' (from '%s'): a plugin "
-                           "name must be lower case letters, digits and '_'.",
-                           entry_point.name, entry_point.value)
-    return found
-
-
-def _package_modules(package: str) -> list[str]:
-    """The plugin module names in a plugin package."""
-    module = importlib.import_module(package)
-    return sorted(info.name for info in pkgutil.iter_modules(module.__path__)
-                  if not info.name.startswith("_") and not info.name.endswith("_defaults"))
 
 
 class PluginLoader:
@@ -67,7 +44,7 @@ class PluginLoader:
         if not isinstance(name, str):
             raise PluginNotFoundError(f"A {kind} plugin name must be text. Received: {name!r}")
         normalised = name.strip().lower().replace("-", "_")
-        if not _NAME.fullmatch(normalised):
+        if not NAME.fullmatch(normalised):
             raise PluginNotFoundError(
                 f"'{name}' is not a valid {kind} plugin name: a plugin name is made of letters, "
                 "digits and '_' (no paths, dots or spaces). List the available plugins with "
@@ -78,7 +55,7 @@ class PluginLoader:
     def get_available_models() -> list[str]:
         """The names of every available model plugin, sorted: the built-in ones and those of
         installed packages."""
-        return sorted(set(_package_modules("plugins.train.model")) | set(_entry_points()))
+        return MODELS.names()
 
     @staticmethod
     def get_default_model() -> str:
@@ -98,14 +75,15 @@ class PluginLoader:
             When the plugin's module fails to import.
         """
         name = PluginLoader._check_name(name, "model")
-        if name in _package_modules("plugins.train.model"):
-            loaded: Any = PluginLoader._import_module(f"plugins.train.model.{name}", name)
+        spec = MODELS.get(name)
+        if spec is None:
+            raise PluginNotFoundError(
+                f"No model plugin named '{name}'. Available: "
+                f"{', '.join(PluginLoader.get_available_models())}.")
+        if spec.entry_point is None:
+            loaded: Any = PluginLoader._import_module(spec.target, name)
         else:
-            entry_point = _entry_points().get(name)
-            if entry_point is None:
-                raise PluginNotFoundError(
-                    f"No model plugin named '{name}'. Available: "
-                    f"{', '.join(PluginLoader.get_available_models())}.")
+            entry_point = spec.entry_point
             try:
                 loaded = entry_point.load()
             except Exception as err:  # any import failure of a third party
@@ -127,11 +105,11 @@ class PluginLoader:
     def get_trainer(name: str = "original", disable_logging: bool = False) -> type[TrainerBase]:
         """The ``Trainer`` class of trainer plugin ``name`` (``"original"``)."""
         name = PluginLoader._check_name(name, "trainer")
-        if name not in _package_modules("plugins.train.trainer"):
+        spec = TRAINERS.get(name)
+        if spec is None:
             raise PluginNotFoundError(
-                f"No trainer plugin named '{name}'. Available: "
-                f"{', '.join(_package_modules('plugins.train.trainer'))}.")
-        module = PluginLoader._import_module(f"plugins.train.trainer.{name}", name)
+                f"No trainer plugin named '{name}'. Available: {', '.join(TRAINERS.names())}.")
+        module = PluginLoader._import_module(spec.target, name)
         if not disable_logging:
             logger.debug("Loading Trainer from %s plugin...", name.title())
         return module.Trainer
@@ -151,5 +129,3 @@ class PluginLoader:
             raise PluginError(f"The model plugin '{name}' does not provide a `Model` class "
                               f"that subclasses ModelBase (found {model!r}).")
 
-
-__all__ = get_module_objects(__name__)

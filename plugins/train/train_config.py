@@ -10,16 +10,14 @@
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import logging
 import os
-import pkgutil
 import sys
 from pathlib import Path
 
 from lib.config import Config, ConfigItem, ConfigSection, GlobalSection, class_items, module_items
 from lib.model.losses import LOSS_NAMES
-from plugins.train import model as model_package
+from plugins.plugin_registry import MODELS
 from plugins.train.trainer import trainer_config
 
 __all__ = ["HELPTEXT", "Loss", "Optimizer", "default_config_file", "get_config", "load_config",
@@ -244,30 +242,11 @@ def default_config_file() -> Path:
 
 
 def _defaults_modules() -> dict[str, str]:
-    """Plugin name -> defaults module: every ``plugins/train/model/<name>_defaults.py``, then
-    the ``<module>_defaults`` module beside each installed model plugin (entry point group
-    ``faceswap_original.models``) that has one. A built-in plugin wins over an entry point."""
-    found = {}
-    for info in sorted(pkgutil.iter_modules(model_package.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_") and info.name.endswith("_defaults"):
-            found[info.name[:-len("_defaults")]] = f"{model_package.__name__}.{info.name}"
-    for entry_point in importlib.metadata.entry_points(group="faceswap_original.models"):
-        module = f"{entry_point.value.split(':', 1)[0].strip()}_defaults"
-        if entry_point.name in found:
-            continue
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:  # a broken plugin: loading it reports the error
-                logger.warning("The options of the installed model plugin '%s' could not be "
-                               "read (%s).", entry_point.name, err)
-            continue
-        except Exception as err:  # noqa: BLE001 - never let a third party break the config
-            logger.warning("The options of the installed model plugin '%s' could not be read "
-                           "(%s: %s).", entry_point.name, type(err).__name__, err)
-            continue
-        found[entry_point.name] = module
-    return found
+    """Plugin name -> defaults module, from the plugin registry: every
+    ``plugins/train/model/<name>_defaults.py``, then the ``<module>_defaults`` module beside each
+    installed model plugin (entry point group ``faceswap_original.models``) that has one. A
+    built-in plugin wins over an entry point."""
+    return MODELS.defaults_modules()
 
 
 def _model_sections() -> list[ConfigSection]:

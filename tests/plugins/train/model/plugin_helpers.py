@@ -118,7 +118,8 @@ def test_plugin_entry_points() -> list[importlib.metadata.EntryPoint]:
 def installed_plugins(extra: list[importlib.metadata.EntryPoint] | None = None
                       ) -> Iterator[None]:
     """Make ``importlib.metadata.entry_points`` report the test plugins (and ``extra``) as
-    installed model plugins, as a package's ``pyproject.toml`` entry points would."""
+    installed model plugins, as a package's ``pyproject.toml`` entry points would (the plugin
+    registry is refreshed on entry and exit)."""
     from plugins.plugin_loader import MODEL_ENTRY_POINT_GROUP
     real = importlib.metadata.entry_points
     ours = test_plugin_entry_points() + list(extra or [])
@@ -128,11 +129,14 @@ def installed_plugins(extra: list[importlib.metadata.EntryPoint] | None = None
             return importlib.metadata.EntryPoints(ours)
         return real(**params)
 
+    from plugins import plugin_registry
     with mock.patch("importlib.metadata.entry_points", entry_points):
+        plugin_registry.refresh()  # the registry caches what it found: look again
         cfg.reset_config()
         try:
             yield
         finally:
+            plugin_registry.refresh()
             cfg.reset_config()
 
 
