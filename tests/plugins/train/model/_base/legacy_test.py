@@ -361,6 +361,7 @@ def _clip_model_config() -> dict:
                        inputs=[["face_in_a", 0, 0], ["face_in_b", 0, 0]])
 
 
+@pytest.mark.slow  # builds ViT-B-32 (88 M parameters) twice
 def test_clip_encoder_is_rebuilt_from_the_state_settings():
     from lib.model.networks import ViT
 
