@@ -114,8 +114,9 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-n", "--no-logs", dest="no_logs", action="store_true",
                         help="Do not write TensorBoard logs.")
     parser.add_argument("-r", "--use-lr-finder", dest="use_lr_finder", action="store_true",
-                        help="Find the learning rate with the learning-rate finder (not "
-                             "available yet: refused with a message).")
+                        help="Before the first training session of a new model, find the "
+                             "learning rate with the learning-rate finder (lr_finder_* options "
+                             "of the training config); a model that found one trains at it.")
     parser.add_argument("-s", "--save-interval", dest="save_interval",
                         type=_bounded_int(1), default=250, help="Save every N iterations.")
     parser.add_argument("-I", "--snapshot-interval", dest="snapshot_interval",

@@ -113,12 +113,9 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     """
     from lib.training.generator import Feeder, get_image_paths
     from plugins.plugin_loader import PluginLoader
+    from plugins.train.lr_finder import handle_lr_finder
     from plugins.train.training import Trainer, feeder_options, train_iterations
 
-    if getattr(args, "use_lr_finder", False):
-        raise FaceswapError("The learning-rate finder (-r/--use-lr-finder) is not available in "
-                            "faceswap-original yet. Train without -r: the learning_rate of the "
-                            "training config is used.")
     _check_folders(args)
     images = {"a": get_image_paths(args.input_a), "b": get_image_paths(args.input_b)}
     for side, paths in images.items():
@@ -137,6 +134,8 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
         feeder = stack.enter_context(Feeder(
             images, model, args.batch_size, feeder_options(model, args),
             seed=getattr(args, "seed", None)))
+        if handle_lr_finder(plugin, feeder, getattr(args, "use_lr_finder", False)):
+            return model  # lr_finder_mode = graph_and_exit
         trainer = Trainer(plugin, feeder, preview_path=preview,
                           timelapse=_timelapse(args, model, stack))
         status = _Status(args.iterations if getattr(args, "progress", True) else None,

@@ -17,6 +17,7 @@ import pytest
 from faceswap_original.cli import main
 from faceswap_original.demo_data import generate_demo_data
 from lib.model.backup_restore import Backup
+from tests.plugins.train.model.plugin_helpers import installed_plugins
 
 _ROOT = Path(__file__).parents[2]
 _FAST_CONFIG = ("[global.loss]\nloss_function = mae\nloss_function_2 = none\n"
@@ -295,15 +296,18 @@ def test_unwritable_logfile_is_a_clear_error(tmp_path, capsys):
 
 def test_lr_finder_graph_and_exit(data, tmp_path):
     """-r on a new model with lr_finder_mode = graph_and_exit: the search runs, the graph and
-    the untrained model are saved with the rate in the state, and no training happens."""
-    faces_a, faces_b, config = data
+    the untrained model are saved with the rate in the state, and no training happens (the
+    small test plugin ``tiny``; every batch holds all six faces, unaugmented: -W -P -c)."""
+    faces_a, faces_b, _ = data
     finder_config = tmp_path / "train.ini"
-    finder_config.write_text(config.read_text() + "[global]\nlr_finder_iterations = 100\n"
+    finder_config.write_text(_FAST_CONFIG + "[global]\nlr_finder_iterations = 100\n"
                              "lr_finder_mode = graph_and_exit\n")
     model_dir = tmp_path / "model"
-    done = _run(*_train_args((faces_a, faces_b, finder_config), model_dir, 5), "-r")
-    assert done.returncode == 0, done.stderr[-3000:]
-    state = json.loads((model_dir / "original_state.json").read_text())
+    with installed_plugins():
+        code = main([*_train_args((faces_a, faces_b, finder_config), model_dir, 5), "-r",
+                     "-t", "tiny", "-b", "6", "-W", "-P", "-c"])
+    assert code == 0
+    state = json.loads((model_dir / "tiny_state.json").read_text())
     assert 1e-9 < state["lr_finder"] < 10 and state["iterations"] == 0
     assert len(list(model_dir.glob("learning_rate_finder_*.png"))) == 1
 
