@@ -1,14 +1,15 @@
-"""TensorBoard event-file writer with no TensorFlow or protobuf dependency.
+"""TensorBoard event files on every Keras backend, written through tensorboardX.
 
-Training must log to TensorBoard on every Keras backend, including machines where TensorFlow is
-not installed. TensorBoard reads ``events.out.tfevents.*`` files: a sequence of TFRecords, each
-holding one serialised ``tensorflow.Event`` protocol buffer. Scalars need only a handful of
-protobuf fields, so they are encoded here by hand, and the records are checksummed with a
-pure-Python CRC-32C.
+Training logs to TensorBoard under TensorFlow, JAX and PyTorch alike, so the writer must not
+need TensorFlow to be the active backend (or TensorFlow at all). tensorboardX is the maintained
+library for that: its protocol buffers (``Event``, ``Summary``), its image encoder and its
+TFRecord framing (length and data, each with its masked CRC-32C) write the files. This module
+adds what training needs around them: argument checks with clear messages, one file per writer
+that is never shared or overwritten, thread safety, and explicit flushes that reach the disk.
 
 Faceswap compat: Faceswap writes its logs through ``keras.callbacks.TensorBoard`` (TensorFlow) or
-torch's ``SummaryWriter``. This writer produces the same scalar events with neither dependency; it
-writes scalars only (no graph, histograms or images).
+torch's ``SummaryWriter``. This writer gives the same scalar events on every backend, plus the
+preview image at each save (Faceswap shows the preview in its GUI instead).
 """
 from __future__ import annotations
 
@@ -16,112 +17,39 @@ import math
 import operator
 import os
 import socket
-import struct
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tensorboardX.proto.summary_pb2 import Summary
 
 __all__ = ["EventWriter"]
 
 _FILE_VERSION = "brain.Event:2"
-_CRC_MASK_DELTA = 0xA282EAD8
-_UINT32 = 0xFFFFFFFF
 _INT64_MIN = -(2 ** 63)
 _INT64_MAX = 2 ** 63 - 1
 _FLOAT32_MAX = 3.4028234663852886e38
+_CREATE_LOCK = threading.Lock()
 
 
-def _make_crc32c_table() -> tuple[int, ...]:
-    """Byte table for the reflected Castagnoli polynomial (0x1EDC6F41, reversed 0x82F63B78)."""
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC32C_TABLE = _make_crc32c_table()
-
-
-def _crc32c(data: bytes) -> int:
-    """CRC-32C (Castagnoli) of ``data``, as TFRecord framing uses it."""
-    table = _CRC32C_TABLE
-    crc = _UINT32
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ _UINT32
-
-
-def _masked_crc32c(data: bytes) -> int:
-    """TFRecord's masked CRC: rotate right by 15 bits, then add a constant (mod 2**32)."""
-    crc = _crc32c(data)
-    return ((((crc >> 15) | (crc << 17)) & _UINT32) + _CRC_MASK_DELTA) & _UINT32
-
-
-def _frame_record(data: bytes) -> bytes:
-    """One TFRecord: length, masked CRC of the length, data, masked CRC of the data."""
-    length = struct.pack("<Q", len(data))
-    return b"".join((length, struct.pack("<I", _masked_crc32c(length)),
-                     data, struct.pack("<I", _masked_crc32c(data))))
-
-
-def _varint(value: int) -> bytes:
-    """Protobuf base-128 varint; negative int64 values take ten bytes (two's complement)."""
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def _key(field: int, wire_type: int) -> bytes:
-    """Protobuf field key: field number and wire type."""
-    return _varint((field << 3) | wire_type)
-
-
-def _length_delimited(field: int, payload: bytes) -> bytes:
-    """A wire-type-2 field (string, bytes or embedded message)."""
-    return _key(field, 2) + _varint(len(payload)) + payload
-
-
-def _encode_value(tag: str, value: float) -> bytes:
-    """``Summary.Value`` with ``tag`` (field 1) and ``simple_value`` (field 2, float)."""
-    # simple_value sits in a oneof, so it is written even when it equals 0.0.
-    return _length_delimited(1, tag.encode("utf-8")) + _key(2, 5) + struct.pack("<f", value)
-
-
-def _encode_event(wall_time: float, step: int = 0, *, file_version: str | None = None,
-                  values: Mapping[str, float] | None = None) -> bytes:
-    """``Event`` with wall_time (1, double), step (2, int64), file_version (3) or summary (5).
-
-    Fields are written in field-number order and proto3 defaults (step 0) are left out, which
-    is what a protobuf library emits for the same message.
-    """
-    parts = [_key(1, 1) + struct.pack("<d", wall_time)]
-    if step:
-        parts.append(_key(2, 0) + _varint(step))
-    if file_version is not None:
-        parts.append(_length_delimited(3, file_version.encode("utf-8")))
-    if values is not None:
-        summary = b"".join(_length_delimited(1, _encode_value(tag, value))
-                           for tag, value in values.items())
-        parts.append(_length_delimited(5, summary))
-    return b"".join(parts)
+def _library() -> Any:
+    """tensorboardX, imported on first use: its package imports PyTorch when PyTorch is
+    installed (seconds), which a process that never writes logs should not pay."""
+    import tensorboardX.proto.event_pb2
+    import tensorboardX.proto.summary_pb2
+    import tensorboardX.record_writer
+    import tensorboardX.summary
+    return tensorboardX
 
 
 def _check_tag(tag: Any) -> str:
-    """Validate a scalar tag."""
+    """Validate a tag."""
     if not isinstance(tag, str):
         raise TypeError(f"A scalar `tag` must be a str. Received: tag={tag!r} "
                         f"of type {type(tag).__name__}")
@@ -139,7 +67,7 @@ def _check_value(tag: str, value: Any) -> float:
     except (TypeError, ValueError) as err:
         raise TypeError(f"The value for tag {tag!r} must be a number or a single-element "
                         f"tensor. Received: {value!r} of type {type(value).__name__}") from err
-    # struct refuses finite doubles beyond float32's range; float32 casting makes them inf.
+    # Finite doubles beyond float32's range become inf, as a float32 cast makes them.
     if math.isfinite(number) and abs(number) > _FLOAT32_MAX:
         number = math.copysign(math.inf, number)
     return number
@@ -174,14 +102,28 @@ def _check_wall_time(wall_time: Any) -> float:
                         f"Received: wall_time={wall_time!r}") from err
 
 
+def _check_image(tag: str, image: Any) -> np.ndarray:
+    """An ``(height, width, 3)`` RGB ``uint8`` image (or float in [0, 1]) as ``uint8``."""
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[-1] != 3 or 0 in array.shape:
+        raise ValueError(f"The image for tag {tag!r} must be (height, width, 3) RGB. "
+                         f"Received shape {array.shape}")
+    if array.dtype == np.uint8:
+        return array
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"The image for tag {tag!r} must be uint8, or float in [0, 1]. "
+                        f"Received dtype {array.dtype}")
+    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 class EventWriter:
-    """Write scalar summaries to a TensorBoard event file, without TensorFlow.
+    """Write scalars and images to a TensorBoard event file (tensorboardX, no TensorFlow).
 
     Creates ``log_dir`` (with parents) and a new file
     ``events.out.tfevents.<int time>.<hostname>`` in it, whose first event carries
     ``file_version = "brain.Event:2"``. Each :meth:`add_scalar` / :meth:`add_scalars` call
-    appends one ``Event`` with a ``Summary`` of ``simple_value`` entries, which TensorBoard shows
-    as scalar charts. Values are stored as float32, as TensorBoard does.
+    appends one ``Event`` with a ``Summary`` of ``simple_value`` entries (stored as float32),
+    which TensorBoard shows as scalar charts; :meth:`add_image` appends a PNG image.
 
     Writes go through a buffered file: :meth:`flush` pushes them to disk (with ``os.fsync``) and
     :meth:`close` flushes and closes the file. The writer is also a context manager, and is safe
@@ -215,27 +157,35 @@ class EventWriter:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._closed = False
         wall_time = time.time()
-        base = f"events.out.tfevents.{int(wall_time)}.{socket.gethostname()}"
-        self.path, self._file = self._create_file(base)
-        self._file.write(_frame_record(_encode_event(wall_time, file_version=_FILE_VERSION)))
+        self.path = self._reserve_file(
+            f"events.out.tfevents.{int(wall_time)}.{socket.gethostname()}")
+        # tensorboardX's writer opens the name we reserved (it truncates it: it is ours, empty).
+        self._tbx = _library()
+        self._records = self._tbx.record_writer.RecordWriter(str(self.path))
+        self._records.write(self._tbx.proto.event_pb2.Event(
+            wall_time=wall_time, file_version=_FILE_VERSION).SerializeToString())
         # An empty file is not a valid event file: make the header visible at once.
         self.flush()
 
-    def _create_file(self, base: str) -> tuple[Path, BinaryIO]:
-        """Create the event file exclusively, adding a counter suffix if the name is taken."""
+    def _reserve_file(self, base: str) -> Path:
+        """Create the event file exclusively (no other writer, in any process, can take the
+        name), adding a counter suffix if the name is taken."""
         suffix = 0
-        while True:
-            path = self.log_dir / (base if suffix == 0 else f"{base}.{suffix}")
-            try:
-                return path, open(path, "xb")
-            except FileExistsError:
-                suffix += 1
+        with _CREATE_LOCK:
+            while True:
+                path = self.log_dir / (base if suffix == 0 else f"{base}.{suffix}")
+                try:
+                    with open(path, "xb"):
+                        return path
+                except FileExistsError:
+                    suffix += 1
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._file.closed
+        return self._closed
 
     def add_scalar(self, tag: str, value: Any, step: int, wall_time: float | None = None
                    ) -> None:
@@ -288,33 +238,67 @@ class EventWriter:
                             f"{scalars!r} of type {type(scalars).__name__}")
         if not scalars:
             raise ValueError("`scalars` must hold at least one tag. Received: an empty mapping")
-        values = {}
+        summary = self._tbx.proto.summary_pb2.Summary
+        values = []
         for tag, value in scalars.items():
             tag = _check_tag(tag)
-            values[tag] = _check_value(tag, value)
-        record = _frame_record(_encode_event(_check_wall_time(wall_time), _check_step(step),
-                                             values=values))
+            values.append(summary.Value(tag=tag, simple_value=_check_value(tag, value)))
+        self._write(summary(value=values), step, wall_time)
+
+    def add_image(self, tag: str, image: Any, step: int, wall_time: float | None = None
+                  ) -> None:
+        """Append one image event (PNG-encoded, shown in TensorBoard's Images tab).
+
+        Parameters
+        ----------
+        tag
+            Image name, e.g. ``"preview"``.
+        image
+            ``(height, width, 3)`` RGB, ``uint8`` or float in [0, 1].
+        step
+            Global step (int64) the image belongs to.
+        wall_time
+            Seconds since the epoch; ``time.time()`` when ``None``.
+
+        Raises
+        ------
+        TypeError
+            If ``tag`` is not a ``str``, the image's dtype is neither uint8 nor float, or
+            ``step`` is not an int.
+        ValueError
+            If ``tag`` is empty, the image is not ``(height, width, 3)``, ``step`` is outside
+            int64, or the writer is closed.
+        """
+        tag = _check_tag(tag)
+        summary = self._tbx.summary.image(tag, _check_image(tag, image), dataformats="HWC")
+        self._write(summary, step, wall_time)
+
+    def _write(self, summary: Summary, step: Any, wall_time: Any) -> None:
+        event = self._tbx.proto.event_pb2.Event(
+            wall_time=_check_wall_time(wall_time), step=_check_step(step), summary=summary)
+        record = event.SerializeToString()
         with self._lock:
             self._check_open()
-            self._file.write(record)
+            self._records.write(record)
 
     def flush(self) -> None:
         """Write buffered events to the file and ``os.fsync`` it; a no-op once closed."""
         with self._lock:
-            if self._file.closed:
+            if self._closed:
                 return
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            self._records.flush()
 
     def close(self) -> None:
         """Flush and close the file. Calling it again does nothing."""
         self.flush()
         with self._lock:
-            self._file.close()
+            if not self._closed:
+                self._records.close()
+                self._closed = True
 
     def _check_open(self) -> None:
         """Refuse writes after :meth:`close`."""
-        if self._file.closed:
+        if self._closed:
             raise ValueError(f"This EventWriter is closed; no more events can be written to "
                              f"'{self.path}'. Create a new EventWriter.")
 

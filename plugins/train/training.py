@@ -188,12 +188,17 @@ class Trainer:
                 f"| {per_output} | {self.examples_per_second:.1f} ex/s")
 
     def save(self, is_exit: bool = False) -> None:
-        """Save the model (and state), flush the logs, write the preview and, when a timelapse
-        is set, add its image."""
+        """Save the model (and state), write the preview (as its PNG and, with the losses, into
+        the session's TensorBoard event file, tag ``preview`` at the iteration count), flush the
+        logs and, when a timelapse is set, add its image."""
         self._model.io.save(is_exit=is_exit)
+        image = self._preview_image(self._feeder)
+        if image is not None:
+            self._write_image(image, self._preview_path, "Preview")
         if self._tensorboard is not None:
+            if image is not None:
+                self._tensorboard.add_image("preview", image[..., ::-1], self._model.iterations)
             self._tensorboard.flush()
-        self.write_preview()
         self.write_timelapse()
 
     def snapshot(self) -> None:
@@ -225,10 +230,19 @@ class Trainer:
 
     def _write_preview_of(self, feeder: Feeder, path: Path, what: str) -> Path | None:
         """Compose the preview of ``feeder``'s fixed faces and write it to ``path``."""
+        image = self._preview_image(feeder)
+        return None if image is None else self._write_image(image, path, what)
+
+    def _preview_image(self, feeder: Feeder) -> np.ndarray | None:
+        """The preview (BGR uint8) of ``feeder``'s fixed faces; ``None`` without faces."""
         samples = feeder.generate_preview(preview_count())
         if not samples:
             return None
-        _display.write_png(path, _display.compose_preview(self._model, samples))
+        return _display.compose_preview(self._model, samples)
+
+    @staticmethod
+    def _write_image(image: np.ndarray, path: Path, what: str) -> Path:
+        _display.write_png(path, image)
         logger.verbose("%s written to '%s'", what, path)
         return path
 

@@ -1,16 +1,12 @@
-"""Tests for lib.training.tensorboard: CRC-32C, protobuf encoding and TFRecord event files.
-
-The file format is checked twice: by a small independent reader in this file (TFRecord framing,
-both CRCs recomputed with a bit-by-bit CRC-32C, protobuf fields decoded by wire type), so the
-tests mean something without TensorFlow, and by TensorFlow's own ``summary_iterator`` when it is
-installed.
-"""
+"""Tests for lib.training.tensorboard: event files written through tensorboardX, read back with
+TensorFlow's own reader (``tf.compat.v1.train.summary_iterator``, TensorFlow is a dependency of
+the project), which checks the TFRecord framing and both CRCs of every record."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
-import struct
 import threading
 import time
 from pathlib import Path
@@ -18,197 +14,37 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
-from lib.training import tensorboard as tb
 from lib.training.tensorboard import EventWriter
-
-# --------------------------------------------------------------------------------------------
-# An independent reader: bitwise CRC-32C, TFRecord framing and a generic protobuf decoder.
-# --------------------------------------------------------------------------------------------
-
-
-def _bitwise_crc32c(data: bytes) -> int:
-    """CRC-32C one bit at a time (no table), as a reference for the table-driven version."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 * (crc & 1))
-    return crc ^ 0xFFFFFFFF
-
-
-def _masked(crc: int) -> int:
-    rotated = ((crc >> 15) | (crc << 17)) % 2 ** 32
-    return (rotated + 0xA282EAD8) % 2 ** 32
-
-
-def _read_records(path: Path) -> list[bytes]:
-    """Split a TFRecord file into payloads, checking both CRCs of every record."""
-    blob = path.read_bytes()
-    records, pos = [], 0
-    while pos < len(blob):
-        assert len(blob) - pos >= 12, "truncated record header"
-        length_bytes = blob[pos:pos + 8]
-        (length,) = struct.unpack("<Q", length_bytes)
-        (length_crc,) = struct.unpack("<I", blob[pos + 8:pos + 12])
-        assert length_crc == _masked(_bitwise_crc32c(length_bytes))
-        data = blob[pos + 12:pos + 12 + length]
-        assert len(data) == length, "truncated record data"
-        (data_crc,) = struct.unpack("<I", blob[pos + 12 + length:pos + 16 + length])
-        assert data_crc == _masked(_bitwise_crc32c(data))
-        records.append(data)
-        pos += 16 + length
-    return records
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos += 1
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def _decode_message(data: bytes) -> dict[int, list]:
-    """Protobuf message as {field number: [raw values]}: ints, 8/4 raw bytes or payload bytes."""
-    fields: dict[int, list] = {}
-    pos = 0
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        field, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, pos = _read_varint(data, pos)
-        elif wire_type == 1:
-            value, pos = data[pos:pos + 8], pos + 8
-        elif wire_type == 2:
-            length, pos = _read_varint(data, pos)
-            value, pos = data[pos:pos + length], pos + length
-        elif wire_type == 5:
-            value, pos = data[pos:pos + 4], pos + 4
-        else:
-            raise AssertionError(f"unexpected wire type {wire_type}")
-        fields.setdefault(field, []).append(value)
-    assert pos == len(data)
-    return fields
-
-
-def _decode_event(data: bytes) -> dict:
-    """The Event fields this writer uses, as Python values."""
-    fields = _decode_message(data)
-    assert set(fields) <= {1, 2, 3, 5}, f"unexpected Event fields {sorted(fields)}"
-    event = {"wall_time": struct.unpack("<d", fields[1][0])[0]}
-    step = fields.get(2, [0])[0]
-    event["step"] = step - 2 ** 64 if step >= 2 ** 63 else step
-    if 3 in fields:
-        event["file_version"] = fields[3][0].decode("utf-8")
-    if 5 in fields:
-        summary = _decode_message(fields[5][0])
-        assert set(summary) == {1}
-        values = []
-        for raw in summary[1]:
-            value = _decode_message(raw)
-            assert set(value) == {1, 2}
-            values.append((value[1][0].decode("utf-8"), struct.unpack("<f", value[2][0])[0]))
-        event["values"] = values
-    return event
 
 
 def _read_events(path: Path) -> list[dict]:
-    return [_decode_event(record) for record in _read_records(path)]
+    """Every event of the file, as ``{"wall_time", "step", "file_version"?, "values"?,
+    "images"?}``; ``values`` are ``(tag, simple_value)`` pairs, ``images`` ``(tag, RGB
+    array)``."""
+    from tensorflow.compat.v1.train import summary_iterator
+    events = []
+    for event in summary_iterator(str(path)):
+        decoded = {"wall_time": event.wall_time, "step": event.step}
+        if event.file_version:
+            decoded["file_version"] = event.file_version
+        if event.HasField("summary"):
+            values = [(value.tag, value.simple_value) for value in event.summary.value
+                      if value.WhichOneof("value") == "simple_value"]
+            images = [(value.tag, np.asarray(Image.open(io.BytesIO(
+                value.image.encoded_image_string)).convert("RGB")))
+                for value in event.summary.value if value.WhichOneof("value") == "image"]
+            if values:
+                decoded["values"] = values
+            if images:
+                decoded["images"] = images
+        events.append(decoded)
+    return events
 
 
 def _event_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("events.out.tfevents.*"))
-
-
-# --------------------------------------------------------------------------------------------
-# CRC-32C and encoding
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.smoke
-@pytest.mark.parametrize(("data", "expected"), [
-    (b"", 0x00000000),
-    (b"123456789", 0xE3069283),                       # the standard check value
-    (bytes(32), 0x8A9136AA),                          # RFC 3720 B.4: 32 bytes of zeros
-    (b"\xff" * 32, 0x62A8AB43),                       # RFC 3720 B.4: 32 bytes of 0xFF
-    (bytes(range(32)), 0x46DD794E),                   # RFC 3720 B.4: incrementing
-    (bytes(range(31, -1, -1)), 0x113FDB5C),           # RFC 3720 B.4: decrementing
-])
-def test_crc32c_known_vectors(data, expected):
-    assert tb._crc32c(data) == expected
-
-
-@pytest.mark.smoke
-def test_crc32c_table_and_bitwise_reference_agree():
-    assert len(tb._CRC32C_TABLE) == 256
-    assert tb._CRC32C_TABLE[1] == 0xF26B8303
-    rng = np.random.default_rng(0)
-    for size in (1, 7, 100, 1000):
-        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-        assert tb._crc32c(data) == _bitwise_crc32c(data)
-
-
-@pytest.mark.smoke
-def test_masked_crc32c():
-    # crc(b"") == 0: rotation leaves 0, so the mask is the constant alone.
-    assert tb._masked_crc32c(b"") == 0xA282EAD8
-    # 0xE3069283 rotated right by 15 bits is 0x2507C60D; + 0xA282EAD8 = 0xC78AB0E5 (mod 2**32).
-    assert tb._masked_crc32c(b"123456789") == 0xC78AB0E5
-    # The addition wraps: 0xFFFFFFFF rotated is 0xFFFFFFFF; + 0xA282EAD8 wraps to 0xA282EAD7.
-    data = b"\xff" * 4  # crc32c(ffffffff) = 0xFFFFFFFF
-    assert tb._crc32c(data) == 0xFFFFFFFF
-    assert tb._masked_crc32c(data) == 0xA282EAD7
-
-
-@pytest.mark.smoke
-@pytest.mark.parametrize(("value", "expected"), [
-    (0, b"\x00"), (1, b"\x01"), (127, b"\x7f"), (128, b"\x80\x01"), (300, b"\xac\x02"),
-    (16384, b"\x80\x80\x01"), (2 ** 63 - 1, b"\xff" * 8 + b"\x7f"),
-    (-1, b"\xff" * 9 + b"\x01"), (-(2 ** 63), b"\x80" * 9 + b"\x01"),
-])
-def test_varint(value, expected):
-    assert tb._varint(value) == expected
-
-
-@pytest.mark.smoke
-def test_frame_record_layout():
-    # Length 3 as uint64 LE, its masked CRC, the data, the data's masked CRC (from the vectors
-    # above, computed independently with the bitwise reference).
-    record = tb._frame_record(b"abc")
-    length = b"\x03" + bytes(7)
-    assert record == (length + struct.pack("<I", _masked(_bitwise_crc32c(length))) + b"abc"
-                      + struct.pack("<I", _masked(_bitwise_crc32c(b"abc"))))
-    assert len(record) == 8 + 4 + 3 + 4
-
-
-@pytest.mark.smoke
-def test_encode_value_bytes():
-    # Value: key(1, LEN)=0x0a, len 1, "a"; key(2, I32)=0x15, float32 1.0 = 00 00 80 3f.
-    assert tb._encode_value("a", 1.0) == b"\x0a\x01a\x15\x00\x00\x80\x3f"
-    # simple_value is in a oneof: 0.0 is still written.
-    assert tb._encode_value("loss", 0.0) == b"\x0a\x04loss\x15\x00\x00\x00\x00"
-
-
-@pytest.mark.smoke
-def test_encode_event_bytes():
-    wall = b"\x09\x00\x00\x00\x00\x00\x00\xf8\x3f"  # key(1, I64)=0x09, double 1.5
-    # File-version event: wall_time, key(3, LEN)=0x1a, len 13, "brain.Event:2"; step 0 omitted.
-    assert (tb._encode_event(1.5, file_version="brain.Event:2")
-            == wall + b"\x1a\x0dbrain.Event:2")
-    # Scalar event: wall_time, key(2, VARINT)=0x10 step 300 = ac 02, key(5, LEN)=0x2a, len 20,
-    # Summary with two Values (key(1, LEN)=0x0a, len 8 each).
-    value_a = b"\x0a\x01a\x15\x00\x00\x80\x3f"    # a = 1.0
-    value_b = b"\x0a\x01b\x15\x00\x00\x00\xc0"    # b = -2.0
-    expected = (wall + b"\x10\xac\x02" + b"\x2a\x14" + b"\x0a\x08" + value_a
-                + b"\x0a\x08" + value_b)
-    assert tb._encode_event(1.5, 300, values={"a": 1.0, "b": -2.0}) == expected
-    # A negative step is a ten-byte two's-complement varint.
-    assert tb._encode_event(1.5, -1, values={"a": 1.0}).startswith(
-        wall + b"\x10" + b"\xff" * 9 + b"\x01")
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,35 +239,34 @@ def test_invalid_log_dir():
         EventWriter(42)
 
 
-# --------------------------------------------------------------------------------------------
-# TensorFlow as the reference reader
-# --------------------------------------------------------------------------------------------
-
-
-def test_tensorflow_reads_the_file(tmp_path):
-    tf = pytest.importorskip("tensorflow")
+@pytest.mark.smoke
+def test_image_read_back(tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
     with EventWriter(tmp_path) as writer:
-        writer.add_scalar("batch_total", 0.1, step=1, wall_time=1000.25)
-        writer.add_scalars({"batch_face_a": 0.0, "batch_face_b": 2.5}, step=2,
-                           wall_time=1001.5)
-        writer.add_scalar("batch_total", -4.0, step=2 ** 40, wall_time=1002.0)
+        writer.add_image("preview", image, step=7, wall_time=1000.5)
+        writer.add_image("float", np.full((2, 3, 3), 0.5, dtype="float32"), step=8)
+        writer.add_scalar("loss", 1.0, step=8)
         path = writer.path
-    events = list(tf.compat.v1.train.summary_iterator(str(path)))
-    assert len(events) == 4
-    assert events[0].file_version == "brain.Event:2"
-    assert [event.step for event in events] == [0, 1, 2, 2 ** 40]
-    assert [event.wall_time for event in events[1:]] == [1000.25, 1001.5, 1002.0]
-    read = [[(value.tag, value.simple_value, value.WhichOneof("value"))
-             for value in event.summary.value] for event in events[1:]]
-    assert read == [[("batch_total", np.float32(0.1), "simple_value")],
-                    [("batch_face_a", 0.0, "simple_value"),
-                     ("batch_face_b", 2.5, "simple_value")],
-                    [("batch_total", -4.0, "simple_value")]]
-    # Our hand encoding is byte-for-byte what the protobuf library serialises.
-    for event in events:
-        payload = event.SerializeToString()
-        assert tb._encode_event(event.wall_time, event.step,
-                                file_version=event.file_version or None,
-                                values={value.tag: value.simple_value
-                                        for value in event.summary.value}
-                                if event.HasField("summary") else None) == payload
+    events = _read_events(path)
+    assert [event["step"] for event in events] == [0, 7, 8, 8]
+    assert events[1]["wall_time"] == 1000.5
+    ((tag, read),) = events[1]["images"]
+    assert tag == "preview"
+    np.testing.assert_array_equal(read, image)  # PNG: lossless
+    np.testing.assert_array_equal(events[2]["images"][0][1], np.full((2, 3, 3), 128))
+    assert events[3]["values"] == [("loss", 1.0)]
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize(("image", "error", "match"), [
+    (np.zeros((4, 4), dtype=np.uint8), ValueError, "height, width, 3"),
+    (np.zeros((4, 4, 4), dtype=np.uint8), ValueError, "height, width, 3"),
+    (np.zeros((0, 4, 3), dtype=np.uint8), ValueError, "height, width, 3"),
+    (np.zeros((4, 4, 3), dtype=np.int32), TypeError, "uint8, or float"),
+])
+def test_invalid_images(tmp_path, image, error, match):
+    with EventWriter(tmp_path) as writer:
+        with pytest.raises(error, match=match):
+            writer.add_image("preview", image, step=1)
+    assert len(_read_events(writer.path)) == 1

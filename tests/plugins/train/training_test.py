@@ -94,6 +94,31 @@ def test_train_save_snapshot_logs_and_preview(tiny, tmp_path):
     assert "Loss A:" in trainer.status_line() and "mask_b:" in trainer.status_line()
 
 
+def test_event_file_holds_the_losses_and_the_preview_of_each_save(tiny, tmp_path):
+    """TensorBoard shows losses and faces together: every step's losses, and at each save the
+    preview (the PNG's pixels, as RGB) at the iteration count (read with TensorFlow's reader)."""
+    from tensorflow.compat.v1.train import summary_iterator
+
+    trainer = Trainer(TrainerPlugin(tiny, 2), _Feeder(tiny, batch_size=2))
+    train_iterations(trainer, iterations=4, save_interval=3, snapshot_interval=0)
+    trainer.close()
+    (path,) = (tmp_path / "model" / "tiny_logs" / "session_1").glob("events.out.tfevents.*")
+    scalars, images = {}, {}
+    for event in summary_iterator(str(path)):
+        for value in event.summary.value:
+            if value.WhichOneof("value") == "image":
+                images[event.step] = cv2.imdecode(
+                    np.frombuffer(value.image.encoded_image_string, np.uint8), cv2.IMREAD_COLOR)
+                assert value.tag == "preview"
+            else:
+                scalars.setdefault(event.step, {})[value.tag] = value.simple_value
+    assert sorted(scalars) == [1, 2, 3, 4]
+    assert set(scalars[4]) == {f"batch_{name}" for name in tiny.state.loss_names}
+    assert sorted(images) == [1, 3, 4]  # the session's first step, the interval and the exit
+    preview = cv2.imread(str(tmp_path / "model" / "tiny_preview.png"))
+    np.testing.assert_array_equal(images[4], preview)  # cv2 decodes both to BGR
+
+
 def test_timelapse_adds_one_image_of_fixed_faces_per_save(tiny, tmp_path):
     class _Fixed(_Feeder):
         """The timelapse feeder: the same faces on every call."""
