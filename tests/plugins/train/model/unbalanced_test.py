@@ -10,8 +10,8 @@ from tests.plugins.train.model.plugin_helpers import (
     forward_outputs,
     layer_names,
     make_plugin,
-    sub_model_names,
 )
+from tests.plugins.train.model.plugin_table import BuildCase, check_build, table
 
 LOWMEM = {"model.unbalanced": {"lowmem": True}}
 
@@ -20,18 +20,28 @@ def _layer_classes(model: keras.Model) -> list[str]:
     return [type(layer).__name__ for layer in model.layers]
 
 
-@pytest.mark.smoke
-def test_default_build(tmp_path):
-    plugin = make_plugin("unbalanced", tmp_path)
-    assert plugin.model_name == "unbalanced"
-    assert plugin.input_shape == (128, 128, 3)
-    assert (plugin.low_mem, plugin.encoder_dim) == (False, 1024)
-    model = build_network(plugin)
-    assert model.count_params() == 207_046_186
-    assert sub_model_names(model) == ["unbalanced", "encoder", "decoder_a", "decoder_b"]
-    assert [tuple(tensor.shape) for tensor in model.inputs] == [(None, 128, 128, 3)] * 2
-    assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
-    assert all(tensor.dtype == "float32" for tensor in model.outputs)
+_SUB_MODELS = ["unbalanced", "encoder", "decoder_a", "decoder_b"]
+CASES = [
+    BuildCase(
+        "default", "unbalanced", 207_046_186, [(None, 128, 128, 3)] * 2, smoke=True,
+        attributes={"model_name": "unbalanced", "input_shape": (128, 128, 3), "low_mem": False,
+                    "encoder_dim": 1024},
+        sub_models=_SUB_MODELS, input_shapes=[(None, 128, 128, 3)] * 2),
+    BuildCase(
+        "learn_mask", "unbalanced", 247_538_316, [(None, 128, 128, 3), (None, 128, 128, 1)] * 2,
+        options=LEARN_MASK, sub_models=_SUB_MODELS,
+        layers={"decoder_a": ("upscale_384_2_conv2d_conv2d", "mask_out_a_0"),
+                "decoder_b": ("mask_out_b_0",)}),
+    BuildCase(
+        "lowmem_learn_mask", "unbalanced", None,
+        [(None, 128, 128, 3), (None, 128, 128, 1)] * 2, options={**LOWMEM, **LEARN_MASK},
+        slow=True),
+]
+
+
+@pytest.mark.parametrize("case", table(CASES))
+def test_build(case, tmp_path):
+    check_build(case, tmp_path)
 
 
 def test_default_layers_and_forward_pass(tmp_path):
@@ -64,17 +74,11 @@ def test_default_layers_and_forward_pass(tmp_path):
     assert [output.shape for output in outputs] == [(1, 128, 128, 3)] * 2
 
 
-def test_learn_mask(tmp_path):
+def test_learn_mask_branch_keeps_the_block_defaults(tmp_path):
     model = build_network(make_plugin("unbalanced", tmp_path, LEARN_MASK))
-    assert model.count_params() == 247_538_316
-    assert sub_model_names(model) == ["unbalanced", "encoder", "decoder_a", "decoder_b"]
-    assert [tuple(tensor.shape) for tensor in model.outputs] == [
-        (None, 128, 128, 3), (None, 128, 128, 1)] * 2
     decoder_a = model.get_layer("decoder_a")
-    assert {"upscale_384_2_conv2d_conv2d", "mask_out_a_0"} <= layer_names(decoder_a)
     # the mask branch keeps the blocks' defaults (kernel 3, He uniform)
     assert decoder_a.get_layer("upscale_384_2_conv2d_conv2d").kernel_size == (3, 3)
-    assert "mask_out_b_0" in layer_names(model, "decoder_b")
 
 
 def test_outputs_float32_under_mixed_precision(tmp_path):
@@ -98,13 +102,6 @@ def test_lowmem(tmp_path):
     decoder_b = model.get_layer("decoder_b")
     assert "upscale_48_0_pixelshuffler" in layer_names(decoder_b)
     assert not any(name.startswith("residual_") for name in layer_names(decoder_b))
-
-
-@pytest.mark.slow
-def test_lowmem_learn_mask(tmp_path):
-    model = build_network(make_plugin("unbalanced", tmp_path, {**LOWMEM, **LEARN_MASK}))
-    assert [tuple(tensor.shape) for tensor in model.outputs] == [
-        (None, 128, 128, 3), (None, 128, 128, 1)] * 2
 
 
 @pytest.mark.slow
