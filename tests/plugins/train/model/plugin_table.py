@@ -5,6 +5,7 @@ one table per model to shared checks): each plugin's test file lists its builds 
 plugin, on the model that :func:`check_build` returns."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class BuildCase:
         Sub-model name -> layer names that it holds / must not hold (at any depth).
     activations
         ``(sub-model, layer)`` -> the layer's configured activation.
+    extra
+        A check of the plugin's own, called with the built network after the others.
     smoke, slow
         Whether the row belongs to the smoke subset / runs only with ``--runslow``.
     """
@@ -74,6 +77,7 @@ class BuildCase:
     layers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     absent: dict[str, tuple[str, ...]] = field(default_factory=dict)
     activations: dict[tuple[str, str], str] = field(default_factory=dict)
+    extra: Callable[[keras.Model], None] | None = None
     smoke: bool = False
     slow: bool = False
 
@@ -125,4 +129,6 @@ def check_build(case: BuildCase, tmp_path: Path) -> keras.Model:
     for (sub_model, layer), activation in case.activations.items():
         config = model.get_layer(sub_model).get_layer(layer).get_config()
         assert config["activation"] == activation, (sub_model, layer)
+    if case.extra is not None:
+        case.extra(model)
     return model
