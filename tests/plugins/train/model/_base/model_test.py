@@ -134,7 +134,8 @@ def test_switching_precision_keeps_the_weights(tmp_path, config_file):
     model = _model(model_dir, config_file)
     model.io.save()
     weights = [to_numpy(w) for w in model.model.weights]
-    _write_ini(config_file, **{"global": {"mixed_precision": "True"}})
+    _write_ini(config_file, **{"global": {"mixed_precision": "True",
+                                          "mixed_precision_dtype": "float16"}})
     mixed = _model(model_dir, config_file)
     assert mixed.model.get_layer("encoder").get_layer(
         "conv_16_0_conv2d").dtype_policy.name == "mixed_float16"
