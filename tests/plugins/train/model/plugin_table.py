@@ -53,7 +53,8 @@ class BuildCase:
     sub_model_params
         Sub-model name -> its parameter count.
     layers, absent
-        Sub-model name -> layer names that it holds / must not hold (at any depth).
+        Sub-model name -> layer names that it holds / must not hold (at any depth); the
+        model's own name stands for the whole model.
     activations
         ``(sub-model, layer)`` -> the layer's configured activation.
     extra
@@ -118,12 +119,15 @@ def check_build(case: BuildCase, tmp_path: Path) -> keras.Model:
         assert tuple(model.get_layer(name).output.shape) == shape, name
     for name, count in case.sub_model_params.items():
         assert model.get_layer(name).count_params() == count, name
+    def held_by(sub_model: str) -> set[str]:
+        return layer_names(model, None if sub_model == model.name else sub_model)
+
     for sub_model, expected in case.layers.items():
-        held = layer_names(model, sub_model)
+        held = held_by(sub_model)
         missing = [name for name in expected if name not in held]
         assert not missing, f"{sub_model} lacks {missing}"
     for sub_model, unexpected in case.absent.items():
-        held = layer_names(model, sub_model)
+        held = held_by(sub_model)
         present = [name for name in unexpected if name in held]
         assert not present, f"{sub_model} holds {present}"
     for (sub_model, layer), activation in case.activations.items():
