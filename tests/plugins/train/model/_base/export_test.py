@@ -386,7 +386,8 @@ def test_model_saved_on_another_backend_exports(backend, tmp_path):
 
 
 def test_mixed_precision_model_exports_in_float32(tmp_path):
-    options = {**LEARN_MASK, "global": {"mixed_precision": True}}
+    options = {**LEARN_MASK, "global": {"mixed_precision": True,
+                                        "mixed_precision_dtype": "float16"}}
     model_dir, config = _saved_model("tiny", tmp_path, options)
     graph = load_swap_graph(model_dir, configfile=config)
     assert {layer.dtype_policy.name for layer in graph.swap.layers} == {"float32"}
