@@ -26,6 +26,7 @@ from tests.plugins.train.model.plugin_helpers import (
     random_faces,
     sub_model_names,
 )
+from tests.plugins.train.model.plugin_table import BuildCase, check_build, table
 
 _DEFAULT_SUB_MODELS = ["phaze_a", "encoder", "fc_a", "fc_gblock", "fc_b", "g_block_both",
                        "decoder_both"]
@@ -162,16 +163,10 @@ def test_mobilenet_v3_gets_its_options(tmp_path):
     assert kwargs == {"alpha": 0.75, "minimalistic": True, "include_preprocessing": False}
 
 
-# --- the default build ---------------------------------------------------------------------------
-@pytest.mark.smoke
-def test_default_build(tmp_path):
-    plugin, model = _build(tmp_path)
-    assert model.count_params() == 123_766_211
-    assert sub_model_names(model) == _DEFAULT_SUB_MODELS
-    assert model.name == plugin.model_name == "phaze_a"
-    assert plugin.input_shape == (64, 64, 3) and plugin.color_order == "bgr"
-    assert [tuple(tensor.shape) for tensor in model.inputs] == [(None, 64, 64, 3)] * 2
-    assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
+# --- the builds ---------------------------------------------------------------------------
+def _default_structure(model):
+    """The default build's own checks: the encoder's blocks, the dropouts of the fully
+    connected layers, the decoder's upscales, and a forward pass."""
     encoder = _sub_model(model, "encoder")
     names = [layer.name for layer in encoder.layers]
     assert [f"fs_enc_convblk_{idx}_conv2d" for idx in range(4)] == [
@@ -184,38 +179,38 @@ def test_default_build(tmp_path):
             if isinstance(layer, keras.layers.Dropout)] == ["0.0_0", "0.0_1", "0.0_2"]
     decoder = _sub_model(model, "decoder_both")
     assert _upscale_filters(decoder) == [512, 256, 128, 64]
-    assert "face_out_0" in layer_names(model, "decoder_both")
 
     outputs = forward_outputs(model, 64)
     assert [output.shape for output in outputs] == [(1, 128, 128, 3)] * 2
 
 
-def test_learn_mask_build(tmp_path):
-    _, model = _build(tmp_path, learn_mask=True)
-    assert model.count_params() == 148_839_172
-    assert sub_model_names(model) == _DEFAULT_SUB_MODELS
-    assert [tuple(tensor.shape) for tensor in model.outputs] == [
-        (None, 128, 128, 3), (None, 128, 128, 1)] * 2
-    assert all(tensor.dtype == "float32" for tensor in model.outputs)
-    assert "mask_out_0" in layer_names(model, "decoder_both")
+_FACE = [(None, 128, 128, 3)] * 2
+CASES = [
+    BuildCase(
+        "default", "phaze_a", 123_766_211, _FACE, smoke=True,
+        attributes={"model_name": "phaze_a", "input_shape": (64, 64, 3), "color_order": "bgr"},
+        sub_models=_DEFAULT_SUB_MODELS, input_shapes=[(None, 64, 64, 3)] * 2,
+        layers={"decoder_both": ("face_out_0",)}, extra=_default_structure),
+    BuildCase(
+        "learn_mask", "phaze_a", 148_839_172, [(None, 128, 128, 3), (None, 128, 128, 1)] * 2,
+        options=LEARN_MASK, sub_models=_DEFAULT_SUB_MODELS,
+        layers={"decoder_both": ("mask_out_0",)}),
+    BuildCase(
+        "no_gblock", "phaze_a", 98_851_267, _FACE, slow=True,
+        options={"model.phaze_a": {"enable_gblock": False}},
+        sub_models=["phaze_a", "encoder", "fc_a", "fc_b", "decoder_both"]),
+    BuildCase(
+        "resnet50", "phaze_a", 146_916_419, _FACE, slow=True,
+        options={"model.phaze_a": {"enc_architecture": "resnet50", "enc_scaling": 50,
+                                   "enc_load_weights": False}},
+        attributes={"input_shape": (112, 112, 3), "color_order": "rgb"},
+        sub_models=["phaze_a", "encoder", "resnet50", *_DEFAULT_SUB_MODELS[2:]]),
+]
 
 
-@pytest.mark.slow
-def test_no_gblock_build(tmp_path):
-    _, model = _build(tmp_path, {"enable_gblock": False})
-    assert model.count_params() == 98_851_267
-    assert sub_model_names(model) == ["phaze_a", "encoder", "fc_a", "fc_b", "decoder_both"]
-    assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
-
-
-@pytest.mark.slow
-def test_resnet50_build(tmp_path):
-    plugin, model = _build(tmp_path, {"enc_architecture": "resnet50", "enc_scaling": 50,
-                                      "enc_load_weights": False})
-    assert plugin.input_shape == (112, 112, 3) and plugin.color_order == "rgb"
-    assert model.count_params() == 146_916_419
-    assert sub_model_names(model) == ["phaze_a", "encoder", "resnet50", *_DEFAULT_SUB_MODELS[2:]]
-    assert [tuple(tensor.shape) for tensor in model.outputs] == [(None, 128, 128, 3)] * 2
+@pytest.mark.parametrize("case", table(CASES))
+def test_build(case, tmp_path):
+    check_build(case, tmp_path)
 
 
 # --- options -------------------------------------------------------------------------------------
