@@ -86,8 +86,8 @@ def _save(name: str, tmp_path: Path, options: dict) -> Path:
     plugin = make_plugin(name, tmp_path / name, options)
     plugin.build()
     plugin.io.save(is_exit=True)
-    path = tmp_path / name / "model" / f"{plugin.model_name}.keras"
-    assert path.is_file()
+    path = Path(plugin.io.filename)  # <plugin name>.keras (dfl_sae's model is dfl_sae_df)
+    assert path.is_file() and path.parent == tmp_path / name / "model"
     faces = random_faces(plugin.model.inputs[0].shape[1], seed=3)
     np.save(f"{path}.faces.npy", faces)
     np.savez(f"{path}.saved.npz", *[to_numpy(out) for out in keras.tree.flatten(
