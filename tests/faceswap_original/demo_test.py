@@ -61,5 +61,10 @@ def test_demo_trains_previews_and_swaps(tmp_path):
     config.read(root / "train.ini")
     import keras
     expected = demo_config(keras.backend.backend())
+    augmentation = config["trainer.augmentation"]  # the demo trains without augmentation
+    assert [augmentation.getint(name) for name in (
+        "zoom_amount", "rotation_range", "shift_range", "flip_chance", "color_lightness",
+        "color_ab", "color_clahe_chance")] == [0] * 7
+    assert config["global.optimizer"]["save_optimizer"] == "exit"
     assert config["global"].getboolean("mixed_precision", False) == bool(
         expected["global"].get("mixed_precision", False))
