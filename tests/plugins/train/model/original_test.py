@@ -77,8 +77,9 @@ def test_train_save_resume_and_backup(tmp_path, config_file):
     model.io.save(is_exit=True)
     assert model.io.history == []
     state = json.loads((model_dir / "original_state.json").read_text())
+    # Faceswap's keys in Faceswap's order, then our version stamp (which Faceswap ignores)
     assert list(state) == ["name", "sessions", "lowest_avg_loss", "iterations",
-                           "mixed_precision_layers", "lr_finder", "config"]
+                           "mixed_precision_layers", "lr_finder", "config", "written_by"]
     assert state["iterations"] == 1 and state["lowest_avg_loss"] == pytest.approx(0.9)
     assert sorted(path.name for path in model_dir.iterdir()) == [
         "original.keras", "original_state.json"]  # the first save never backs up
