@@ -72,6 +72,7 @@ class Config:
                  optional_prefixes: Iterable[str] = ()) -> None:
         self._optional_prefixes = tuple(optional_prefixes)
         self._sections: dict[str, ConfigSection] = {}
+        self._loaded_from: Path | None = None
         for section in sections:
             self.add_section(section)
 
@@ -99,10 +100,26 @@ class Config:
         return result
 
     def reset(self) -> None:
-        """Every item back to its default."""
+        """Every item back to its default; the next :meth:`load_once` reads a file again."""
         for section in self._sections.values():
             for item in section.items.values():
                 item.reset()
+        self._loaded_from = None
+
+    def load_once(self, path: str | Path, what: str = "config") -> None:
+        """:meth:`load` the file at ``path`` unless a file was already loaded since the last
+        :meth:`reset`; a different path is then ignored with a warning naming both (``what``
+        names the configuration in it, e.g. ``"training config"``)."""
+        path = Path(path)
+        if self._loaded_from is not None:
+            if path.resolve() != self._loaded_from:
+                logger.warning("The %s was already loaded from '%s'; ignoring '%s'. Call "
+                               "reset_config() first to load another file.", what,
+                               self._loaded_from, path)
+            return
+        self.load(path)
+        self._loaded_from = path.resolve()
+        logger.debug("Loaded %s from '%s'", what, path)
 
     def update(self, section: str, values: Mapping[str, Any]) -> None:
         """Set several options of one section; an invalid value raises ConfigError."""

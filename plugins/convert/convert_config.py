@@ -36,7 +36,6 @@ _SECTIONS = (("color.match_hist", match_hist_defaults),
 _NOT_PORTED = ("color.color_transfer", "color.manual_balance", "scaling.", "writer.gif",
                "writer.patch", "writer.pillow")
 _CONFIG: Config | None = None
-_LOADED_FROM: Path | None = None
 
 
 def default_config_file() -> Path:
@@ -74,22 +73,12 @@ def load_config(config_file: str | Path | None = None) -> Config:
     lib.errors.ConfigError
         For an unreadable file, an unknown section or option, or an invalid value.
     """
-    global _LOADED_FROM
     config = get_config()
     path = Path(config_file) if config_file else default_config_file()
-    if _LOADED_FROM is not None:
-        if path.resolve() != _LOADED_FROM:
-            logger.warning("The convert config was already loaded from '%s'; ignoring '%s'. "
-                           "Call reset_config() first to load another file.", _LOADED_FROM, path)
-        return config
-    config.load(path)
-    _LOADED_FROM = path.resolve()
-    logger.debug("Loaded convert config from '%s'", path)
+    config.load_once(path, "convert config")
     return config
 
 
 def reset_config() -> None:
     """Every option back to its default; the next :func:`load_config` reads a file again."""
-    global _LOADED_FROM
     get_config().reset()
-    _LOADED_FROM = None

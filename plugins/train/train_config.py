@@ -222,7 +222,6 @@ class Optimizer(GlobalSection):
 
 
 _CONFIG: Config | None = None
-_LOADED_FROM: Path | None = None
 
 
 def default_config_file() -> Path:
@@ -290,17 +289,9 @@ def load_config(config_file: str | Path | None = None) -> Config:
         For an unreadable file or an invalid value (the message names the file, section, option,
         allowed values and the value found).
     """
-    global _LOADED_FROM
     config = get_config()
     path = Path(config_file) if config_file else default_config_file()
-    if _LOADED_FROM is not None:
-        if path.resolve() != _LOADED_FROM:
-            logger.warning("The training config was already loaded from '%s'; ignoring '%s'. "
-                           "Call reset_config() first to load another file.", _LOADED_FROM, path)
-        return config
-    config.load(path)
-    _LOADED_FROM = path.resolve()
-    logger.debug("Loaded training config from '%s'", path)
+    config.load_once(path, "training config")
     return config
 
 
@@ -308,7 +299,6 @@ def reset_config() -> None:
     """Put every option back to its default and forget the loaded file (for tests and
     long-lived applications). The sections are found again on next use, so plugins installed
     since then get theirs."""
-    global _LOADED_FROM, _CONFIG
+    global _CONFIG
     get_config().reset()
-    _LOADED_FROM = None
     _CONFIG = None
