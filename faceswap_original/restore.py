@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lib.errors import FaceswapError
 from lib.model.backup_restore import Backup
+from lib.model.folder_lock import train_lock
 
 __all__ = ["model_name_in_folder", "restore"]
 
@@ -42,7 +43,8 @@ def model_name_in_folder(model_dir: str | Path, backups: bool = False) -> str:
 def restore(args: argparse.Namespace) -> int:
     """Roll the model folder back to its backups."""
     name = model_name_in_folder(args.model_dir, backups=True)
-    Backup(str(args.model_dir), name).restore()
+    with train_lock(args.model_dir, purpose="train"):  # never under a live trainer
+        Backup(str(args.model_dir), name).restore()
     logger.info("Restored the '%s' model in '%s' from its backups.", name, args.model_dir)
     print(f"Restored the '{name}' model in '{args.model_dir}' from its backups.")
     return 0

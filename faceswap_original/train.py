@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 from lib.errors import FaceswapError
+from lib.model.folder_lock import train_lock
 
 __all__ = ["StopRequest", "train", "run_training"]
 
@@ -109,12 +110,10 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     ------
     lib.errors.FaceswapError
         For bad input or a failed step (nothing in the model folder has changed then, except
-        by saves made before the failure).
+        by saves made before the failure), or when another process trains or restores the
+        model folder (its train lock, :mod:`lib.model.folder_lock`).
     """
-    from lib.training.generator import Feeder, get_image_paths
-    from plugins.plugin_loader import PluginLoader
-    from plugins.train.lr_finder import handle_lr_finder
-    from plugins.train.training import Trainer, feeder_options, train_iterations
+    from lib.training.generator import get_image_paths
 
     _check_folders(args)
     images = {"a": get_image_paths(args.input_a), "b": get_image_paths(args.input_b)}
@@ -124,6 +123,18 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
                 f"The side {side.upper()} folder '{args.input_a if side == 'a' else args.input_b}'"
                 f" holds {len(paths)} image(s), fewer than the batch size of "
                 f"{args.batch_size}. Add more faces or lower the batch size (-b).")
+    with train_lock(args.model_dir):
+        return _train_locked(args, images, stop, status_every)
+
+
+def _train_locked(args: argparse.Namespace, images: dict[str, list[str]],
+                  stop: StopRequest | None, status_every: int) -> Any:
+    """:func:`run_training` once the model folder's train lock is held."""
+    from lib.training.generator import Feeder
+    from plugins.plugin_loader import PluginLoader
+    from plugins.train.lr_finder import handle_lr_finder
+    from plugins.train.training import Trainer, feeder_options, train_iterations
+
     model = PluginLoader.get_model(args.trainer)(args.model_dir, args, predict=False)
     model.build()
     if getattr(args, "summary", False):

@@ -143,6 +143,37 @@ def test_bad_input_exits_1_and_changes_nothing(case, data, tmp_path, capsys):
     assert _folder_state(model_dir) == before
 
 
+def _hold_train_lock(model_dir: Path) -> subprocess.Popen:
+    """Another process holding the folder's train lock, as a live ``train`` does."""
+    code = ("import sys, time\nfrom lib.model.folder_lock import train_lock\n"
+            "train_lock(sys.argv[1]).acquire()\nprint('ready', flush=True)\ntime.sleep(120)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(model_dir)], cwd=_ROOT,
+                             stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(_ROOT)})
+    assert child.stdout is not None and child.stdout.readline().strip() == b"ready"
+    return child
+
+
+def test_train_and_restore_refused_while_folder_is_trained(data, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for name in ("original.keras.bk", "original_state.json.bk"):
+        (model_dir / name).write_bytes(b"backup " + name.encode())
+    before = _folder_state(model_dir)
+    child = _hold_train_lock(model_dir)
+    try:
+        for argv in (_train_args(data, model_dir, 2), ["restore", "-m", str(model_dir)]):
+            assert main(argv) == 1
+            err = capsys.readouterr().err
+            assert f"in use by process {child.pid} on" in err, err
+            assert "Traceback" not in err
+            after = _folder_state(model_dir)
+            after.pop(".faceswap_original_train.lock")
+            assert after == before
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_restore_without_backup_refuses(tmp_path, capsys):
     (tmp_path / "original_state.json").write_text("{}")
     assert main(["restore", "-m", str(tmp_path)]) == 1
