@@ -95,6 +95,18 @@ nan_protection = ConfigItem(
     datatype=bool, default=True, group="network", fixed=False,
     info="Stop training when the loss becomes NaN or infinite, rather than saving a broken "
          "model.")
+nan_rollbacks = ConfigItem(
+    datatype=int, default=0, group="network", min_max=(0, 100), rounding=1, fixed=False,
+    info="[Not in Faceswap] On a NaN or infinite loss, put the model back to its last save "
+         "(weights, optimizer and iteration count), lower the learning rate by "
+         "'nan_rollback_factor', skip the batch and go on training, up to this many times in a "
+         "session; then 'nan_protection' decides. Each rollback is logged and recorded in the "
+         "state file's session. 0 turns rollbacks off (Faceswap's behaviour). While on, the "
+         "last save is also kept in memory.")
+nan_rollback_factor = ConfigItem(
+    datatype=float, default=0.5, group="network", min_max=(0.01, 1.0), rounding=2, fixed=False,
+    info="[Not in Faceswap] What each NaN rollback multiplies the learning rate by (for the "
+         "rest of the session).")
 convert_batchsize = ConfigItem(
     datatype=int, default=16, group="convert", min_max=(1, 32), rounding=1, fixed=False,
     info="The number of faces fed through the model at once when converting.")

@@ -18,6 +18,7 @@ from lib.training.augmentation import AugmentationOptions
 from lib.training.generator import FeederOptions
 from lib.training.tensorboard import EventWriter
 from lib.utils import get_module_objects
+from plugins.train.nan_recovery import NanRollback
 from plugins.train.trainer import _display
 
 if TYPE_CHECKING:
@@ -57,6 +58,10 @@ class LearningRateWarmup:
     @property
     def finished(self) -> bool:
         return self._step >= self._steps
+
+    def scale_target(self, factor: float) -> None:
+        """Multiply the learning rate to reach by ``factor`` (a NaN rollback lowers it)."""
+        self._target *= float(factor)
 
     def __call__(self) -> None:
         if self.finished:
@@ -101,6 +106,7 @@ class Trainer:
         self._warmup = LearningRateWarmup(
             self._model.model, float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
             self._model.warmup_steps)
+        self._rollback = _nan_rollback(self._model)
         self._model.state.add_session_batchsize(plugin.batch_size)
         self._tensorboard = self._set_tensorboard()
         self._start_time = time.monotonic()
@@ -141,8 +147,11 @@ class Trainer:
         Raises
         ------
         lib.errors.FaceswapError
-            When a loss is NaN or infinite and ``nan_protection`` is on. Nothing is saved: the
-            last saved model stays the last good one.
+            When a loss is NaN or infinite and ``nan_protection`` is on (and no NaN rollback,
+            ``nan_rollbacks``, is left). Nothing is saved: the last saved model stays the last
+            good one. With a rollback left, the model goes back to the last save instead
+            (:mod:`plugins.train.nan_recovery`) and the losses of the skipped batch are
+            returned.
         """
         from plugins.train import train_config as cfg
 
@@ -158,7 +167,15 @@ class Trainer:
                 {f"batch_{name}": float(value)
                  for name, value in zip(self._model.state.loss_names, loss, strict=False)},
                 iteration)
+        if not np.all(np.isfinite(loss)) and self._rollback.available:
+            self._rollback.roll_back(iteration, self._warmup)
+            self._model.io.history.clear()  # the steps since the save are undone
+            self._last_loss = None
+            return loss
         if cfg.nan_protection() and not np.all(np.isfinite(loss)):
+            if self._rollback.enabled:
+                logger.error("No NaN rollback is left (%s used this session, nan_rollbacks = "
+                             "%s)", self._rollback.used, self._rollback.limit)
             names = self._model.state.loss_names
             details = ", ".join(f"{name}: {value}" for name, value in zip(names, loss,
                                                                           strict=False))
@@ -192,6 +209,7 @@ class Trainer:
         the session's TensorBoard event file, tag ``preview`` at the iteration count), flush the
         logs and, when a timelapse is set, add its image."""
         self._model.io.save(is_exit=is_exit)
+        self._rollback.remember()
         image = self._preview_image(self._feeder)
         if image is not None:
             self._write_image(image, self._preview_path, "Preview")
@@ -251,6 +269,12 @@ class Trainer:
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
+
+
+def _nan_rollback(model: Any) -> NanRollback:
+    """The NaN rollback of ``[global]``'s ``nan_rollbacks`` and ``nan_rollback_factor``."""
+    from plugins.train import train_config as cfg
+    return NanRollback(model, cfg.nan_rollbacks(), cfg.nan_rollback_factor())
 
 
 def feeder_options(model: Any = None, args: argparse.Namespace | None = None,

@@ -269,6 +269,15 @@ class State:
         self._iterations += 1
         self.current_session["iterations"] += 1
 
+    def rewind_iterations(self, total: int, session: int) -> None:
+        """Set the iteration counts back to an earlier save's (a NaN rollback,
+        :mod:`plugins.train.nan_recovery`)."""
+        if not 0 <= session <= total or total > self._iterations:
+            raise ValueError(f"Cannot rewind {self._iterations} iterations to {total} "
+                             f"(session: {session})")
+        self._iterations = int(total)
+        self.current_session["iterations"] = int(session)
+
     def add_mixed_precision_layers(self, layers: Sequence[str]) -> None:
         """Replace the list of layers that may be switched between float16 and float32."""
         logger.debug("Storing mixed precision layers: %s", layers)
