@@ -1,7 +1,7 @@
 """How much the demo's model has learned: reconstruction SSIM against the mean-face baseline, and
 an identity score for the A -> B swaps.
 
-Given a demo folder (``faceswap-original demo -m DIR``; or run one first with ``--run N``), the
+Given a demo folder (``faceswap-original demo -o DIR``; or run one first with ``--run N``), the
 script reads the first ``--faces`` faces of each identity (``DIR/data/faces_a``, ``faces_b``), cut
 to the model's coverage crop exactly as convert's aligned-face mode cuts them (the training crop
 from each face's Faceswap metadata, at the centering, coverage and vertical offset stored with
@@ -167,7 +167,7 @@ def measure(demo: Path, count: int = 32) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--demo", required=True, help="The demo folder (demo -m DIR).")
+    parser.add_argument("--demo", required=True, help="The demo folder (demo -o DIR).")
     parser.add_argument("--run", type=int, default=None, metavar="ITERATIONS",
                         help="First run the demo for this many iterations into --demo.")
     parser.add_argument("--config", default=None,
@@ -176,7 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     demo = Path(args.demo)
     if args.run is not None:
-        command = [sys.executable, "-m", "faceswap_original", "demo", "-m", str(demo), "-it",
+        command = [sys.executable, "-m", "faceswap_original", "demo", "-o", str(demo), "-it",
                    str(args.run)]
         if args.config:
             command += ["-C", args.config]

@@ -323,8 +323,12 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         description="Generate two synthetic identities, train the Original model on them "
                     "(about 5 minutes unless -it is given), write the preview and swap a few "
                     "faces.")
-    parser.add_argument("-m", "--model-dir", dest="model_dir", default="faceswap_demo",
-                        help="Folder for the demo's data, model, preview and swaps.")
+    parser.add_argument("-o", "--output-dir", dest="output_dir", default="faceswap_demo",
+                        help="Folder for the demo's data, preview, swaps and clip (default "
+                             "faceswap_demo).")
+    parser.add_argument("-m", "--model-dir", dest="model_dir", default=None,
+                        help="The model folder (default: 'model' inside the output folder); "
+                             "convert, export and train -m take it.")
     parser.add_argument("-i", "--iterations", type=_bounded_int(1, 10_000_000), default=None,
                         help="Iterations to train (default: as many as fit in --minutes).")
     _add_alias(parser, "-it", "iterations", type=_bounded_int(1, 10_000_000))

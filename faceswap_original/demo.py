@@ -78,18 +78,24 @@ class _TimeLimit:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """The ``demo`` command."""
+    """The ``demo`` command.
+
+    ``args.output_dir`` (``-o``) is the demo's folder: its faces (``data/``), ``train.ini``,
+    preview, timelapse, swaps and clip. ``args.model_dir`` (``-m``, as everywhere else: a model
+    folder) is where the model is trained, ``<output_dir>/model`` when not given; the other
+    commands' ``-m`` take that folder.
+    """
     from faceswap_original.convert import convert
     from faceswap_original.demo_data import generate_demo_data
 
-    root = Path(args.model_dir)
+    root = Path(args.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     print(f"Generating the demo faces in '{root / 'data'}'...", flush=True)
     faces_a, faces_b = generate_demo_data(root / "data", count=_FACES, seed=0)
     config_file = Path(args.configfile) if args.configfile else root / "train.ini"
     if not args.configfile and not config_file.exists():
         _write_config(config_file)
-    model_dir = root / "model"
+    model_dir = Path(args.model_dir) if args.model_dir else root / "model"
     iterations = args.iterations if args.iterations is not None else 10_000_000
     train_args = argparse.Namespace(
         input_a=str(faces_a), input_b=str(faces_b), model_dir=str(model_dir),
@@ -120,7 +126,7 @@ def demo(args: argparse.Namespace) -> int:
           flush=True)
     clip, sheet = make_clip(root, model_dir, config_file)
     print(f"\nDone after {model.iterations} iterations.\n"
-          f"  model:   {model_dir}\n"
+          f"  model:   {model_dir} (the model folder: -m of train, convert, export)\n"
           f"  preview: {root / (model.name + '_preview.png')} (per side: original, "
           "reconstruction, swap)\n"
           f"  timelapse: {root / 'timelapse'} (the same preview at every save)\n"

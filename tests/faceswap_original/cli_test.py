@@ -273,10 +273,15 @@ _TRAIN = ("train", "-A", "fa", "-B", "fb", "-m", "model")
       "jobs": 0, "reference_video": None, "backend": "keras"}),
     (("demo", "-i", "3", "-C", "d.ini"), {"iterations": 3, "configfile": "d.ini"}),
     (("demo", "-it", "3", "-c", "d.ini"), {"iterations": 3, "configfile": "d.ini"}),
+    (("demo",), {"output_dir": "faceswap_demo", "model_dir": None}),
+    (("demo", "-o", "out", "-m", "model"), {"output_dir": "out", "model_dir": "model"}),
+    (("demo", "--output-dir", "out", "--model-dir", "model"),
+     {"output_dir": "out", "model_dir": "model"}),
     (("restore", "-m", "model", "-F", "r.log"), {"model_dir": "model", "logfile": "r.log"}),
 ], ids=["train-short", "train-long", "train-defaults", "train-clashes", "train-fs2-aliases",
         "train-ours", "convert-short", "convert-long", "convert-frames-short",
-        "convert-frames-long", "convert-frames-defaults", "demo", "demo-old", "restore"])
+        "convert-frames-long", "convert-frames-defaults", "demo", "demo-old", "demo-defaults",
+        "demo-folders", "demo-folders-long", "restore"])
 def test_faceswap3_command_lines(argv, expected):
     parsed = _parse(*argv)
     assert {key: parsed[key] for key in expected} == expected

@@ -26,12 +26,19 @@ def test_demo_config_uses_auto_precision_only_where_measured_faster():
 
 def test_demo_trains_previews_and_swaps(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-m", "faceswap_original", "demo", "-m",
-                           str(tmp_path / "demo"), "-it", "2"], cwd=_ROOT, env=env,
+    # -o: the demo's folder; -m: the model folder, as in every other command
+    done = subprocess.run([sys.executable, "-m", "faceswap_original", "demo", "-o",
+                           str(tmp_path / "demo"), "-m", str(tmp_path / "my_model"), "-it",
+                           "2"], cwd=_ROOT, env=env,
                           capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     root = tmp_path / "demo"
     assert "Done after 2 iterations." in done.stdout
+    assert not (root / "model").exists()
+    reported = next(line.split()[1] for line in done.stdout.splitlines()
+                    if line.strip().startswith("model:"))
+    assert Path(reported) == tmp_path / "my_model"
+    assert (tmp_path / "my_model" / "original.keras").is_file()
     preview = cv2.imread(str(root / "original_preview.png"))
     assert preview is not None and preview.shape[0] > 5 * 64
     assert sorted(path.name for path in (root / "timelapse").iterdir()) == [
@@ -68,3 +75,9 @@ def test_demo_trains_previews_and_swaps(tmp_path):
     assert config["global.optimizer"]["save_optimizer"] == "exit"
     assert config["global"].getboolean("mixed_precision", False) == bool(
         expected["global"].get("mixed_precision", False))
+    # the folder the demo reports is a model folder: convert -m takes it
+    from faceswap_original.cli import main
+    assert main(["convert", "-i", str(root / "swap_input"), "-o", str(tmp_path / "converted"),
+                 "-m", reported, "-C", str(root / "train.ini")]) == 0
+    converted = sorted(path.name for path in (tmp_path / "converted").glob("*.png"))
+    assert converted == sorted(path.name for path in swapped)
