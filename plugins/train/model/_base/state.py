@@ -41,6 +41,7 @@ EMBEDDED_STATE = "faceswap_state.json"
 PROGRAM = "faceswap-original"
 """The program name recorded in the state's ``written_by`` stamp."""
 _STAMP = "written_by"
+_MAX_STATE_BYTES = 64 * 1024 * 1024  # a genuine state file is a few kB
 
 
 def program_version() -> str | None:
@@ -359,6 +360,9 @@ class State:
             logger.warning("The state file '%s' is missing: using the copy saved inside the model "
                            "file '%s' (%s iterations).", self._filename, self._model_file,
                            embedded["iterations"] if embedded else 0)
+            if embedded:
+                self._check_document(embedded, "the copy of the state inside "
+                                     f"'{self._model_file}'")
             return embedded or {}
         state = self._read()
         if embedded is None or embedded["iterations"] == state.get("iterations", 0):
@@ -381,9 +385,11 @@ class State:
     def _read(self) -> dict[str, Any]:
         """The parsed state file, or a ModelFileError saying how to recover."""
         try:
+            if os.path.getsize(self._filename) > _MAX_STATE_BYTES:
+                raise ValueError(f"larger than {_MAX_STATE_BYTES} bytes")
             with open(self._filename, encoding="utf-8") as handle:
                 state = json.load(handle)
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        except (ValueError, RecursionError, OSError) as err:  # JSON, UTF-8, nesting, size
             raise ModelFileError(f"The model state file '{self._filename}' is corrupt or "
                                  f"truncated ({err}). {self._advice()}") from err
         self._check_document(state, f"the model state file '{self._filename}'")
@@ -423,6 +429,8 @@ class State:
             problem = "its 'sessions' entry has keys that are not session numbers"
         elif isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             problem = f"its 'iterations' entry is {iterations!r}, not a count"
+        else:
+            problem = _entry_problem(state)
         if problem:
             raise ModelFileError(f"{where[0].upper()}{where[1:]} is not a valid state file: "
                                  f"{problem}. {self._advice()}")
@@ -515,6 +523,31 @@ class State:
                            "value stored with the model (%r) and ignoring the configured value "
                            "(%r).", name, restored, current)
         self._config[key] = restored
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _entry_problem(state: dict[str, Any]) -> str:
+    """What is wrong with the entries of a state document that :class:`State` reads (beyond
+    ``sessions``, ``config`` and ``iterations``), or ``""``."""
+    for key, session in state.get("sessions", {}).items():
+        count = session.get("iterations", 0) if isinstance(session, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return f"its session {key} is not a session record with an iteration count"
+    lowest = state.get("lowest_avg_loss", 0.0)
+    values = list(lowest.values()) if isinstance(lowest, dict) else [lowest]
+    if not all(_is_number(value) for value in values) or len(values) > 2:
+        return f"its 'lowest_avg_loss' entry is {str(lowest)[:80]}, not a loss"
+    layers = state.get("mixed_precision_layers", [])
+    if not isinstance(layers, list) or not all(isinstance(name, str) for name in layers):
+        return "its 'mixed_precision_layers' entry is not a list of layer names"
+    if not _is_number(state.get("lr_finder", -1.0)):
+        return f"its 'lr_finder' entry is {str(state.get('lr_finder'))[:80]}, not a number"
+    if not isinstance(state.get("name", ""), str):
+        return "its 'name' entry is not a string"
+    return ""
 
 
 def _plain(value: Any) -> Any:

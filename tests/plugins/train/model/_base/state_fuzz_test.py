@@ -1,0 +1,94 @@
+"""Fuzzing the state readers (:mod:`plugins.train.model._base.state`): the ``<name>_state.json``
+file, and the copy of the state inside a ``.keras`` archive (``faceswap_state.json``), each
+from genuine documents (written by :meth:`State.save`, Faceswap 2's layout, a state with every
+legacy key the loader renames). See :mod:`tests.fuzzing`."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from plugins.train import train_config as cfg
+from plugins.train.model._base.state import EMBEDDED_STATE, State
+from tests.fuzzing import Target, check, counts, fuzz, read_seeds, write_seeds
+from tests.plugins.train.model._base.fs2_models import fs2_state
+
+_NAME = "original"
+_SEED = 20261206
+
+
+def _genuine_states(tmp_path: Path) -> list[bytes]:
+    state = State(tmp_path, _NAME, no_logs=False)
+    state.add_session_loss_names(["total", "face_a", "face_b"])
+    state.add_session_batchsize(16)
+    for _ in range(3):
+        state.increment_iterations()
+    state.add_lr_finder(3.5e-5)
+    state.add_mixed_precision_layers(["conv_1", "dense_2"])
+    state.lowest_avg_loss = 0.125
+    ours = json.loads(state.to_json())
+    legacy = json.loads(state.to_json())
+    legacy.pop("written_by")
+    legacy["config"].update({"dssim_loss": True, "clipnorm": True, "autoclip": False,
+                             "l2_reg_term": 100, "mask_type": "facehull"})
+    legacy["mixed_precision_layers"] = ["conv.1", "dense.2"]
+    legacy["lowest_avg_loss"] = {"a": 0.25, "b": 0.5}
+    return [json.dumps(doc, indent=2).encode() for doc in (ours, fs2_state(_NAME), legacy)]
+
+
+def _read_state(path: Path) -> None:
+    cfg.reset_config()
+    state = State(path.parent, _NAME, no_logs=True)
+    state.to_json()  # what the next save writes
+
+
+def _parse_json(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def _dump_json(tree: Any) -> bytes:
+    return json.dumps(tree).encode("utf-8")
+
+
+def state_file_target(seed_dir: Path) -> Target:
+    """The state file (``original_state.json``)."""
+    return Target(read_seeds(seed_dir), _read_state, f"{_NAME}_state.json",
+                  parse=_parse_json, serialise=_dump_json)
+
+
+def _archive(state: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr(EMBEDDED_STATE, state)
+    return buffer.getvalue()
+
+
+def _parse_archive(data: bytes) -> Any:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return json.loads(archive.read(EMBEDDED_STATE))
+
+
+def embedded_state_target(seed_dir: Path) -> Target:
+    """The state copy in a model archive (``original.keras``), with no state file beside it:
+    the copy is then the state that is loaded."""
+    return Target([_archive(seed) for seed in read_seeds(seed_dir)], _read_state,
+                  f"{_NAME}.keras", parse=_parse_archive,
+                  serialise=lambda tree: _archive(_dump_json(tree)))
+
+
+@counts(200)
+def test_fuzz_state_file(tmp_path, count):
+    seeds = write_seeds(tmp_path / "seeds", _genuine_states(tmp_path / "genuine"))
+    report = fuzz(f"{__name__}:state_file_target", seeds, tmp_path / "work", _SEED, count)
+    check(report, count)
+
+
+@counts(100)
+def test_fuzz_state_copy_in_the_model_file(tmp_path, count):
+    seeds = write_seeds(tmp_path / "seeds", _genuine_states(tmp_path / "genuine"))
+    report = fuzz(f"{__name__}:embedded_state_target", seeds, tmp_path / "work", _SEED + 1,
+                  count)
+    check(report, count)
