@@ -72,6 +72,7 @@ MASK_TYPES = ("none", "bisenet-fp_face", "bisenet-fp_head", "components", "custo
 """Faceswap's ``mask_type`` choices."""
 
 _LANDMARKS_FILE = "landmarks.json"
+_MAX_LANDMARKS_BYTES = 256 * 1024 * 1024  # about 1.5 kB an image: some 170,000 images
 _SIDES = ("a", "b")
 _NO_ALPHA = "no alpha channel"
 _MATCHES = 10  # warp-to-landmarks: the closest faces of the other side to pick from
@@ -478,8 +479,10 @@ class _FaceSet:
         if not path.is_file():
             return None
         try:
+            if path.stat().st_size > _MAX_LANDMARKS_BYTES:
+                raise ValueError(f"it is larger than {_MAX_LANDMARKS_BYTES} bytes")
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (OSError, ValueError, RecursionError) as err:  # JSON, UTF-8, nesting, size
             raise FaceswapError(
                 f"The landmarks file '{path}' ({self.where}) cannot be read: {err}. Expected "
                 'JSON {"<file name>": [[x, y], ... 68 points]}. Fix or remove the file.') from err
