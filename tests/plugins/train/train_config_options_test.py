@@ -96,6 +96,34 @@ def _nan_step(options: Options, folder: Path) -> str:
     return f"trained on, finite: {bool(np.all(np.isfinite(loss)))}"
 
 
+def _nan_rollback(options: Options, folder: Path) -> str:
+    """A step, a save, then a step whose loss is NaN: stopped, or rolled back (to which
+    iteration, at which learning rate)."""
+    from plugins.train.trainer.original import Trainer as TrainerPlugin
+    from plugins.train.training import Trainer
+
+    class NaNSecond(TrainerPlugin):
+        calls = 0
+
+        def train_batch(self, inputs: Any, targets: Any) -> np.ndarray:
+            NaNSecond.calls += 1
+            return np.array([np.nan if NaNSecond.calls == 2 else 0.5, 0.5], dtype="float32")
+
+    plugin = _tiny(options, folder)
+    feeder = SimpleNamespace(get_batch=lambda: (None, None), generate_preview=lambda _n: {})
+    trainer = Trainer(NaNSecond(plugin, 2), feeder)
+    try:
+        trainer.train_one_step()
+        trainer.save()
+        trainer.train_one_step()
+    except FaceswapError as err:
+        return f"stopped: {err}"
+    finally:
+        trainer.close()
+    rate = float(to_numpy(plugin.model.optimizer.learning_rate))
+    return f"rolled back to {plugin.iterations}, learning rate {rate:.3g}"
+
+
 _BEST_RATE = 1e-4
 
 
@@ -314,6 +342,8 @@ GLOBAL_ROWS = [
                                                                   "float16"}}),
     _row(_G, "mixed_precision_dtype", ("float16", "bfloat16"), _tiny_model, _MIXED),
     _row(_G, "nan_protection", (False, True), _nan_step),
+    _row(_G, "nan_rollbacks", (0, 1), _nan_rollback),
+    _row(_G, "nan_rollback_factor", (0.5, 0.25), _nan_rollback, {_G: {"nan_rollbacks": 1}}),
     _row(_G, "convert_batchsize", (16, 7), _convert_batch),
 ]
 
