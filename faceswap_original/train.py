@@ -166,15 +166,18 @@ def _preview_path(args: argparse.Namespace, name: str) -> Path | None:
     """Where the preview image goes: ``--preview-dir``, else ``training_preview.png`` in the
     current folder with ``-w`` (Faceswap writes that file beside faceswap.py), else ``None``
     (the model folder's ``<name>_preview.png``)."""
+    from lib.model.model_folder import ModelFolder
+
     if getattr(args, "preview_dir", None):
-        path: Path | None = Path(args.preview_dir) / f"{name}_preview.png"
+        path: Path | None = ModelFolder(args.preview_dir, name).preview_file
     elif getattr(args, "write_image", False):
         path = Path.cwd() / "training_preview.png"
     else:
         path = None
     if getattr(args, "preview", False):
         logger.info("There is no preview window in faceswap-original (-p): the preview image is "
-                    "written to '%s' at every save.", path or f"<model dir>/{name}_preview.png")
+                    "written to '%s' at every save.",
+                    path or ModelFolder("<model dir>", name).preview_file)
     return path
 
 

@@ -14,7 +14,7 @@ import keras
 from lib.errors import FaceswapError
 
 __all__ = ["FaceswapError", "atomic_replace", "fsync_folder", "get_backend",
-           "get_keras_version", "get_module_objects", "write_atomic"]
+           "get_keras_version", "get_module_objects", "temporary_prefix", "write_atomic"]
 
 _BACKENDS = ("apple_silicon", "cpu", "directml", "nvidia", "rocm")
 
@@ -89,6 +89,12 @@ def get_module_objects(module: str) -> list[str]:
                   and obj.__module__ == module)
 
 
+def temporary_prefix(path: str | Path) -> str:
+    """The name prefix of the temporary files that :func:`atomic_replace` writes beside
+    ``path``: ``.<file name>.`` (a leading dot, so they are never taken for the file itself)."""
+    return f".{Path(path).name}."
+
+
 @contextlib.contextmanager
 def atomic_replace(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Replace a file so that a crash at any moment leaves either the old or the new content.
@@ -108,7 +114,8 @@ def atomic_replace(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    handle, temp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix,
+                                         dir=path.parent)
     os.close(handle)
     temp = Path(temp_name)
     try:

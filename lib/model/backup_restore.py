@@ -1,8 +1,9 @@
 """Backups, snapshots and restores of a model folder, as Faceswap's ``lib.model.backup_restore``.
 
-A model folder holds ``<name>.keras``, ``<name>_state.json``, their ``.bk`` backups and the
-TensorBoard logs in ``<name>_logs/``. :class:`Backup` keeps the backups up to date, copies the
-folder to a snapshot folder beside it, and rolls the folder back to its backups.
+A model folder holds the model file, the state file, their backups and the TensorBoard logs
+(their names: :class:`lib.model.model_folder.ModelFolder`). :class:`Backup` keeps the backups up
+to date, copies the folder to a snapshot folder beside it, and rolls the folder back to its
+backups.
 
 Every write is crash-safe: a file is copied to a temporary file in the target folder, flushed,
 fsynced and then renamed over its final name; a snapshot is built in a temporary sibling folder
@@ -21,13 +22,13 @@ from pathlib import Path
 
 from lib.errors import FaceswapError
 from lib.logger import VERBOSE
+from lib.model.model_folder import ModelFolder
 from lib.utils import atomic_replace, fsync_folder
 
 __all__ = ["Backup"]
 
 logger = logging.getLogger(__name__)
 
-_BACKUP_EXTENSION = ".bk"
 _COPY_CHUNK = 16 * 1024 * 1024
 
 
@@ -55,12 +56,13 @@ class Backup:
     """Back up, snapshot and restore the files of one model in a model folder.
 
     Only the model's own items take part (see :meth:`_check_valid`): files whose names start with
-    ``model_name`` and the ``<model_name>_logs`` folder; other files in the folder are left alone.
+    ``model_name`` and the model's logs folder; other files in the folder are left alone.
 
     Parameters
     ----------
     model_dir
-        The model folder.
+        The model folder, or its :class:`~lib.model.model_folder.ModelFolder` value (then
+        ``model_name`` is left out).
     model_name
         The model's name: the prefix of its files (``<model_name>.keras``,
         ``<model_name>_state.json``, ``<model_name>_logs``).
@@ -79,18 +81,19 @@ class Backup:
     >>> backup.snapshot_models(10000)  # doctest: +SKIP
     """
 
-    def __init__(self, model_dir: str | Path, model_name: str) -> None:
-        if not isinstance(model_dir, (str, os.PathLike)):
-            raise TypeError("`model_dir` must be a path (str or os.PathLike). Received: "
-                            f"model_dir={model_dir!r} of type {type(model_dir).__name__}")
-        if not isinstance(model_name, str):
-            raise TypeError("`model_name` must be a string. Received: "
-                            f"model_name={model_name!r} of type {type(model_name).__name__}")
-        if not model_name or "/" in model_name or os.sep in model_name:
-            raise ValueError("`model_name` must be a non-empty file name prefix without path "
-                             f"separators. Received: model_name={model_name!r}")
-        self.model_dir = os.fspath(model_dir)
-        self.model_name = model_name
+    def __init__(self, model_dir: str | Path | ModelFolder, model_name: str | None = None
+                 ) -> None:
+        if isinstance(model_dir, ModelFolder):
+            if model_name not in (None, model_dir.name):
+                raise ValueError(f"`model_name` ({model_name!r}) differs from the name of the "
+                                 f"model folder value ({model_dir.name!r})")
+            folder = model_dir
+        else:
+            folder = ModelFolder(model_dir, model_name)  # type: ignore[arg-type]
+        self.folder = folder
+        self.model_dir = os.fspath(model_dir.path if isinstance(model_dir, ModelFolder)
+                                   else model_dir)
+        self.model_name = folder.name
         logger.debug("Initialized Backup (model_dir: '%s', model_name: '%s')",
                      self.model_dir, self.model_name)
 
@@ -113,14 +116,14 @@ class Backup:
         -------
         ``False`` for every item whose name does not start with ``model_name``.
         """
-        if not filename.startswith(self.model_name):
+        if not self.folder.owns(filename):
             return False
         if for_restore:
-            return filename.endswith(_BACKUP_EXTENSION)
+            return self.folder.is_backup_name(filename)
         full_path = os.path.join(self.model_dir, filename)
         if os.path.isfile(full_path):
-            return not filename.endswith(_BACKUP_EXTENSION)
-        return os.path.isdir(full_path) and filename == f"{self.model_name}_logs"
+            return not self.folder.is_backup_name(filename)
+        return os.path.isdir(full_path) and self.folder.is_logs_name(filename)
 
     # ------------------------------------------------------------------------------------------
     # Backup
@@ -143,7 +146,7 @@ class Backup:
             The full path of the file to back up.
         """
         source = os.fspath(full_path)
-        target = source + _BACKUP_EXTENSION
+        target = os.fspath(ModelFolder.backup_of(source))
         if not os.path.isfile(source):
             logger.warning("Not backing up '%s': the file does not exist. The previous backup "
                            "(if any) is kept.", source)
@@ -157,10 +160,7 @@ class Backup:
     def _snapshot_folder(self, iterations: int) -> str:
         """The snapshot folder for an iteration count: ``<model_dir>_snapshot_<iterations>_iters``,
         a sibling of the model folder."""
-        # Faceswap compat: Faceswap builds the name by concatenating strings; trailing path
-        # separators are stripped first so `models/x/` still gives a sibling folder.
-        model_dir = self.model_dir.rstrip("/" + os.sep) or self.model_dir
-        return f"{model_dir}_snapshot_{iterations}_iters"
+        return os.fspath(self.folder.snapshot_dir(iterations))
 
     def snapshot_models(self, iterations: int) -> None:
         """Copy the model's live items to the snapshot folder for ``iterations``.
@@ -265,7 +265,7 @@ class Backup:
         if not backups:
             raise FaceswapError(
                 f"There is nothing to restore for model '{self.model_name}' in "
-                f"'{self.model_dir}': no backup files ('{self.model_name}*{_BACKUP_EXTENSION}') "
+                f"'{self.model_dir}': no backup files ('{self.folder.backup_pattern}') "
                 "were found. Backups are written when the average loss improves; train the "
                 "model for longer before restoring, or check the folder and model name.")
         session_names = self._backed_up_session_names()
@@ -284,8 +284,7 @@ class Backup:
         there is no backed-up state file."""
         # The state file restored in step 2 is a copy of this backup, so reading the backup first
         # gives the same names and lets a corrupt file stop the restore before anything moves.
-        state_file = os.path.join(self.model_dir,
-                                  f"{self.model_name}_state.json{_BACKUP_EXTENSION}")
+        state_file = os.fspath(self.folder.backup_of(self.folder.state_file))
         if not os.path.isfile(state_file):
             logger.warning("No backed-up state file '%s': the model files are restored but the "
                            "TensorBoard logs are not.", state_file)
@@ -294,7 +293,7 @@ class Backup:
             with open(state_file, encoding="utf-8") as handle:
                 state = json.load(handle)
             sessions = state["sessions"]
-            names = [f"session_{key}" for key in sessions]
+            names = [self.folder.session_dir_name(key) for key in sessions]
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise FaceswapError(
                 f"The backed-up state file '{state_file}' cannot be read ({err!r}); expected a "
@@ -307,7 +306,7 @@ class Backup:
         """Move the live items into a new archive folder; return its path."""
         logger.info("Archiving existing model files...")
         now = datetime.now().strftime("%Y%m%d_%H%M%S")
-        archive_dir = os.path.join(self.model_dir, f"{self.model_name}_archived_{now}")
+        archive_dir = os.fspath(self.folder.archive_dir(now))
         try:
             os.mkdir(archive_dir)
         except FileExistsError as err:
@@ -330,7 +329,7 @@ class Backup:
         logger.info("Restoring models from backup...")
         restored = []
         for filename in backups:
-            final_name = filename[:-len(_BACKUP_EXTENSION)]
+            final_name = self.folder.backed_up_name(filename)
             logger.log(VERBOSE, "Restoring '%s' to '%s'", filename, final_name)
             _copy_file_atomic(os.path.join(self.model_dir, filename),
                               os.path.join(self.model_dir, final_name))
@@ -343,7 +342,7 @@ class Backup:
         if not session_names:
             return []
         logger.info("Restoring logs...")
-        archived_logs = os.path.join(archive_dir, f"{self.model_name}_logs")
+        archived_logs = os.path.join(archive_dir, self.folder.logs_dir.name)
         wanted = set(session_names)
         restored = []
         for root, folders, _ in os.walk(archived_logs):

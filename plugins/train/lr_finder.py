@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -105,8 +104,8 @@ def handle_lr_finder(plugin: TrainerBase, feeder: Feeder, use_lr_finder: bool) -
     state.add_lr_finder(float(result.learning_rate))
     state.update_session_config("learning_rate", float(result.learning_rate))
     if mode in ("graph_and_set", "graph_and_exit"):
-        name = f"learning_rate_finder_{time.strftime('%Y-%m-%d_%H.%M.%S')}.png"
-        path = plot_lr_finder(result, Path(model_plugin.io.model_dir) / name)
+        path = plot_lr_finder(result, model_plugin.io.folder.lr_finder_graph(
+            time.strftime('%Y-%m-%d_%H.%M.%S')))
         logger.info("Learning rate finder graph saved to '%s'", path)
     if mode == "graph_and_exit":
         model_plugin.io.save(is_exit=True)

@@ -13,7 +13,6 @@ import keras
 import numpy as np
 
 from lib.errors import FaceswapError
-from lib.model.backup_restore import Backup
 from lib.training.augmentation import AugmentationOptions
 from lib.training.generator import FeederOptions
 from lib.training.tensorboard import EventWriter
@@ -100,8 +99,8 @@ class Trainer:
         self._model = plugin.model
         self._feeder = feeder
         self._timelapse = None if timelapse is None else (timelapse[0], Path(timelapse[1]))
-        self._preview_path = Path(preview_path) if preview_path else Path(
-            self._model.io.model_dir) / f"{self._model.name}_preview.png"
+        self._preview_path = (Path(preview_path) if preview_path
+                              else self._model.io.folder.preview_file)
         optimizer = self._model.model.optimizer
         self._warmup = LearningRateWarmup(
             self._model.model, float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
@@ -132,8 +131,7 @@ class Trainer:
         if self._model.state.current_session.get("no_logs"):
             logger.verbose("TensorBoard logging disabled")
             return None
-        log_dir = (Path(self._model.io.model_dir) / f"{self._model.name}_logs"
-                   / f"session_{self._model.state.session_id}")
+        log_dir = self._model.io.folder.session_logs_dir(self._model.state.session_id)
         logger.debug("TensorBoard logs in '%s'", log_dir)
         return EventWriter(log_dir)
 
@@ -223,10 +221,10 @@ class Trainer:
         """Copy the model folder, as just saved, to ``<model_dir>_snapshot_<iterations>_iters``.
 
         Faceswap calls ``io.snapshot()`` one iteration after the save, which labels the folder
-        ``iterations - 1``; we snapshot right after the save, labelled with the saved count.
+        ``iterations - 1``; we snapshot right after the save, labelled with the saved count
+        (through the model's IO, whose backup object also keeps the backups).
         """
-        Backup(self._model.io.model_dir, self._model.name).snapshot_models(
-            self._model.iterations)
+        self._model.io.snapshot(self._model.iterations)
 
     def write_preview(self) -> Path | None:
         """Write the preview PNG: per side, original / reconstruction / swap."""

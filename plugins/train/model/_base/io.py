@@ -8,6 +8,7 @@ import os
 import shutil
 import warnings
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,19 +17,22 @@ import numpy as np
 
 from lib.errors import FaceswapError, ModelFileError
 from lib.model.backup_restore import Backup
+from lib.model.model_folder import MODEL_EXTENSION, ModelFolder
 from lib.utils import atomic_replace
-from plugins.train.model._base.legacy import LEGACY_EXTENSION, Legacy
+from plugins.train.model._base.legacy import Legacy
 from plugins.train.model._base.state import EMBEDDED_STATE
 
 if TYPE_CHECKING:
-    from plugins.train.model._base.model import ModelBase
+    import argparse
+
+    from plugins.train.model._base.state import State
 
 __all__ = ["IO", "KERAS_3_12_UNKNOWN_KEYS", "Weights", "faceswap3_config",
            "get_all_sub_models", "rewrite_for_faceswap3"]
 
 logger = logging.getLogger(__name__)
 
-_EXTENSION = ".keras"
+_EXTENSION = MODEL_EXTENSION
 # Serialised objects that carry Python code: Keras's Lambda layer and its bytecode functions.
 _CODE_CLASSES = ("Lambda", "__lambda__")
 
@@ -167,8 +171,8 @@ def _corrupt_file_error(filename: Path, err: BaseException) -> ModelFileError:
     return ModelFileError(
         f"The model file '{filename}' could not be loaded ({type(err).__name__}: {reason}). It is "
         "probably truncated or corrupt. If a backup exists next to it "
-        f"('{filename.name}.bk'), restore it with `faceswap-original restore -m "
-        f"{filename.parent}`; otherwise delete the file to start a new model.")
+        f"('{ModelFolder.backup_of(filename).name}'), restore it with `faceswap-original "
+        f"restore -m {filename.parent}`; otherwise delete the file to start a new model.")
 
 
 class IO:
@@ -176,40 +180,58 @@ class IO:
 
     Parameters
     ----------
-    plugin
-        The model plugin.
-    model_dir
-        The model folder.
+    folder
+        The model folder and the model's name (:class:`~lib.model.model_folder.ModelFolder`):
+        every file name comes from it.
     is_predict
         Whether the model is loaded for inference (the file must then exist).
     save_optimizer
         ``"never"``, ``"always"`` or ``"exit"``: when the optimizer state goes into the file.
+    get_model
+        Returns the Keras model to save (it is built after the IO, so it is asked for at each
+        save).
+    get_state
+        Returns the model's :class:`~plugins.train.model._base.state.State` (written with each
+        save, and holding the lowest average loss that decides backups).
     """
 
-    def __init__(self, plugin: ModelBase, model_dir: str | Path, is_predict: bool,
-                 save_optimizer: str) -> None:
+    def __init__(self, folder: ModelFolder, is_predict: bool, save_optimizer: str,
+                 get_model: Callable[[], keras.Model], get_state: Callable[[], State]) -> None:
+        if not isinstance(folder, ModelFolder):
+            raise TypeError(f"`folder` must be a ModelFolder. Received: {folder!r} of type "
+                            f"{type(folder).__name__}")
         if save_optimizer not in ("never", "always", "exit"):
             raise ValueError(f"`save_optimizer` must be 'never', 'always' or 'exit'. "
                              f"Received: {save_optimizer!r}")
-        self._plugin = plugin
-        self._model_dir = Path(model_dir)
+        self._folder = folder
+        self._get_model = get_model
+        self._get_state = get_state
         self._is_predict = is_predict
         self._save_optimizer = save_optimizer
         self._history: list[float] = []
-        self._backup = Backup(str(self._model_dir), plugin.name)
+        self._backup = Backup(folder)
         if not is_predict:
             self._remove_stale_temporary_files()
 
+    @property
+    def folder(self) -> ModelFolder:
+        """The model folder value: every file name of the model."""
+        return self._folder
+
+    @property
+    def backup(self) -> Backup:
+        """Backups, snapshots and restores of the model's folder."""
+        return self._backup
+
     def _remove_stale_temporary_files(self) -> None:
-        """Delete the temporary files that a save killed half-way left behind
-        (``.<name>.keras.*.keras``, ``.<name>_state.json.*.tmp``, their backups' and the
-        preview's); the files they were to replace are intact."""
-        if not self._model_dir.is_dir():
+        """Delete the temporary files that a save killed half-way left behind (those of the
+        model file, the state file, their backups and the preview:
+        :meth:`~lib.model.model_folder.ModelFolder.temporary_prefixes`); the files they were
+        to replace are intact."""
+        if not self._folder.path.is_dir():
             return
-        prefixes = tuple(f".{self._plugin.name}{tail}." for tail in (
-            _EXTENSION, f"{_EXTENSION}.bk", "_state.json", "_state.json.bk", "_preview.png"))
-        for path in self._model_dir.iterdir():
-            if path.name.startswith(prefixes) and path.is_file():
+        for path in self._folder.path.iterdir():
+            if self._folder.is_temporary_name(path.name) and path.is_file():
                 logger.info("Removing '%s', left by an interrupted save.", path)
                 path.unlink(missing_ok=True)
 
@@ -227,19 +249,19 @@ class IO:
         lib.errors.ModelFileError
             When the Faceswap 2 model cannot be upgraded (the folder is left unchanged).
         """
-        if not Legacy.needed(self._model_dir, self._plugin.name):
+        if not Legacy.needed(self._folder.path, self._folder.name):
             return False
-        Legacy(self._model_dir, self._plugin.name).upgrade()
+        Legacy(self._folder.path, self._folder.name).upgrade()
         return True
 
     @property
     def model_dir(self) -> str:
-        return str(self._model_dir)
+        return str(self._folder.path)
 
     @property
     def filename(self) -> str:
         """``<model_dir>/<name>.keras``."""
-        return str(self._model_dir / f"{self._plugin.name}{_EXTENSION}")
+        return str(self._folder.model_file)
 
     @property
     def model_exists(self) -> bool:
@@ -258,12 +280,10 @@ class IO:
         Faceswap compat: Faceswap compares only the common prefix of the file names with the
         plugin name (so ``other.keras`` passes beside ``original``); we compare whole names.
         """
-        if not self._model_dir.is_dir():
+        if not self._folder.path.is_dir():
             return None
-        # Names starting with '.' are temporary files of an interrupted save, not models.
-        others = sorted({path.stem for path in self._model_dir.iterdir()
-                         if path.suffix in (_EXTENSION, LEGACY_EXTENSION) and path.is_file()
-                         and not path.name.startswith(".") and path.stem != self._plugin.name})
+        others = sorted(ModelFolder.model_stems(self._folder.path.iterdir())
+                        - {self._folder.name})
         return others or None
 
     def load(self) -> keras.Model:
@@ -334,7 +354,7 @@ class IO:
     def _write_model(self, include_optimizer: bool) -> None:
         """Save through :func:`lib.utils.atomic_replace`: a crash leaves the old file or the new
         one, never a partial file. A copy of the state is stored in the archive."""
-        model = self._plugin.model
+        model = self._get_model()
         optimizer = getattr(model, "optimizer", None)
         # An optimizer that never stepped has no state worth saving (and would not match the
         # built optimizer on resume).
@@ -354,12 +374,12 @@ class IO:
             # The state goes inside the model file too, so the weights and their iteration
             # count are renamed into place together (see State: the copy wins on a mismatch).
             with zipfile.ZipFile(temp, "a") as archive:
-                archive.writestr(EMBEDDED_STATE, self._plugin.state.to_json())
+                archive.writestr(EMBEDDED_STATE, self._get_state().to_json())
 
     def _should_backup(self, average: float) -> bool:
         """Faceswap 3's rule: the first average is stored without a backup; later, back up (and
         store the average) whenever it is lower than the lowest seen."""
-        state = self._plugin.state
+        state = self._get_state()
         if not state.lowest_avg_loss:
             state.lowest_avg_loss = average
             return False
@@ -384,9 +404,9 @@ class IO:
         self._history.clear()
         backup = bool(average) and self._should_backup(average)
         self._write_model(self._include_optimizer(is_exit, force_save_optimizer))
-        self._plugin.state.save()
+        self._get_state().save()
         if backup:
-            for path in (self.filename, self._plugin.state.filename):
+            for path in self._folder.backup_files():
                 self._backup.backup_model(path)
         message = ("[Saved optimizer state for Snapshot]" if force_save_optimizer
                    else "[Saved model]")
@@ -396,9 +416,19 @@ class IO:
             message += " [Model backed up]"
         logger.info(message)
 
-    def snapshot(self) -> None:
-        """Copy the model folder to ``<model_dir>_snapshot_<iterations - 1>_iters``."""
-        self._backup.snapshot_models(self._plugin.iterations - 1)
+    def snapshot(self, iterations: int | None = None) -> None:
+        """Copy the model folder to ``<model_dir>_snapshot_<iterations>_iters``
+        (:meth:`~lib.model.backup_restore.Backup.snapshot_models`).
+
+        Parameters
+        ----------
+        iterations
+            The label; by default Faceswap's, the model's iteration count less one (Faceswap's
+            trainer snapshots one iteration after the save).
+        """
+        if iterations is None:
+            iterations = self._get_state().iterations - 1
+        self._backup.snapshot_models(iterations)
 
 
 class Weights:
@@ -406,20 +436,25 @@ class Weights:
 
     Parameters
     ----------
-    plugin
-        The model plugin; its ``freeze_layers``/``load_layers`` name the sub-models, and its
-        arguments ``freeze_weights`` (bool) and ``load_weights`` (a ``.keras`` path) switch the
-        features on.
+    model
+        The plugin's Keras model.
+    model_name
+        The Keras model's name (a weights file must hold a model of that name).
+    arguments
+        The command line arguments: ``freeze_weights`` (bool) and ``load_weights`` (a ``.keras``
+        path) switch the features on.
+    freeze_layers, load_layers
+        The sub-models that ``freeze_weights`` freezes and ``load_weights`` loads.
     """
 
-    def __init__(self, plugin: ModelBase) -> None:
-        self._model = plugin.model
-        self._model_name = plugin.model_name
-        arguments = plugin.command_line_arguments
+    def __init__(self, model: keras.Model, model_name: str, arguments: argparse.Namespace,
+                 freeze_layers: Sequence[str], load_layers: Sequence[str]) -> None:
+        self._model = model
+        self._model_name = model_name
         self._do_freeze = bool(getattr(arguments, "freeze_weights", False))
         self._weights_file = self._check_weights_file(getattr(arguments, "load_weights", None))
-        self._freeze_layers = list(plugin.freeze_layers)
-        self._load_layers = list(plugin.load_layers)
+        self._freeze_layers = list(freeze_layers)
+        self._load_layers = list(load_layers)
 
     @staticmethod
     def _check_weights_file(path: Any) -> Path | None:

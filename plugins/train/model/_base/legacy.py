@@ -42,14 +42,15 @@ from typing import Any
 import keras
 
 from lib.errors import ModelFileError
+from lib.model.model_folder import FS2_BACKUP_SUFFIX, MODEL_EXTENSION, ModelFolder
+from lib.model.model_folder import LEGACY_EXTENSION as LEGACY_EXTENSION
 from lib.utils import atomic_replace
 
 __all__ = ["BACKUP_SUFFIX", "LEGACY_EXTENSION", "Legacy", "rewrite_config"]
 
 logger = logging.getLogger(__name__)
 
-LEGACY_EXTENSION = ".h5"
-BACKUP_SUFFIX = "_fs2_backup"
+BACKUP_SUFFIX = FS2_BACKUP_SUFFIX
 _MAX_CONFIG_BYTES = 64 * 1024 * 1024
 _SCALAR_OPERATIONS = ("multiply", "truediv", "add", "subtract")
 _NO_GROUPS = ("DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose")
@@ -250,17 +251,17 @@ class Legacy:
     """
 
     def __init__(self, model_dir: str | Path, name: str) -> None:
-        self._model_dir = Path(model_dir)
+        self._folder = ModelFolder(model_dir, name)
+        self._model_dir = self._folder.path
         self._name = name
-        self._h5 = self._model_dir / f"{name}{LEGACY_EXTENSION}"
-        self._backup = self._model_dir.with_name(self._model_dir.name + BACKUP_SUFFIX)
+        self._h5 = self._folder.legacy_model_file
+        self._backup = self._folder.legacy_backup_dir
 
     @staticmethod
     def needed(model_dir: str | Path, name: str) -> bool:
         """Whether the folder holds ``<name>.h5`` and no ``<name>.keras``."""
-        folder = Path(model_dir)
-        return ((folder / f"{name}{LEGACY_EXTENSION}").is_file()
-                and not (folder / f"{name}.keras").exists())
+        folder = ModelFolder(model_dir, name)
+        return folder.legacy_model_file.is_file() and not folder.model_file.exists()
 
     @property
     def backup_dir(self) -> Path:
@@ -343,7 +344,7 @@ class Legacy:
 
     def _state_config(self) -> dict[str, Any] | None:
         """The ``config`` of the state file beside the model (``None`` when missing)."""
-        path = self._model_dir / f"{self._name}_state.json"
+        path = self._folder.state_file
         if not path.is_file():
             return None
         try:
@@ -384,7 +385,7 @@ class Legacy:
         if self._backup.exists():
             self._backup.rmdir()  # empty (checked)
         os.rename(self._model_dir, self._backup)
-        target = self._model_dir / f"{self._name}.keras"
+        target = self._folder.model_file
         try:
             self._model_dir.mkdir()
             self._save(model, target)
@@ -402,16 +403,17 @@ class Legacy:
     def _save(model: keras.Model, target: Path) -> None:
         from plugins.train.model._base.io import rewrite_for_faceswap3
 
-        with atomic_replace(target, suffix=".keras") as temp:
+        with atomic_replace(target, suffix=MODEL_EXTENSION) as temp:
             model.save(temp)
             rewrite_for_faceswap3(temp)
 
     def _restore_files(self) -> None:
         """Copy the state file and the logs back from the backup folder (Faceswap 3 keeps only
         those in the new folder)."""
-        logs = self._backup / f"{self._name}_logs"
+        kept = ModelFolder(self._backup, self._name)
+        logs = kept.logs_dir
         if logs.is_dir():
             shutil.copytree(logs, self._model_dir / logs.name)
-        state = self._backup / f"{self._name}_state.json"
+        state = kept.state_file
         if state.is_file():
             shutil.copy2(state, self._model_dir / state.name)

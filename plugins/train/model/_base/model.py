@@ -20,6 +20,7 @@ import numpy as np
 from lib.errors import FaceswapError
 from lib.logger import VERBOSE
 from lib.model import nn_blocks
+from lib.model.model_folder import ModelFolder
 from plugins.train import train_config as cfg
 from plugins.train.model._base.inference import Inference
 from plugins.train.model._base.io import IO, Weights, get_all_sub_models
@@ -65,11 +66,12 @@ class ModelBase:
                        or getattr(self._args, "config_file", None))
         cfg.load_config(config_file)
         self._validate_mask_options()
-        self._io = IO(self, model_dir, predict, cfg.Optimizer.save_optimizer())
+        self._io = IO(ModelFolder(model_dir, self.name), predict, cfg.Optimizer.save_optimizer(),
+                      get_model=lambda: self.model, get_state=lambda: self._state)
         self._check_multiple_models()
         # Faceswap 3 upgrades a Faceswap 2 model (.h5) on first load, for training and converting
         self._io.upgrade_legacy()
-        self._state = State(model_dir, self.name,
+        self._state = State(self._io.folder.path, self.name,
                             False if predict else bool(getattr(self._args, "no_logs", False)))
         # After State: fixed options now hold the values stored with the model.
         nn_blocks.set_config({"icnr_init": cfg.icnr_init(),
@@ -309,7 +311,8 @@ class ModelBase:
         optimizer = Optimizer().optimizer
         if self._settings.use_loss_scaling:
             optimizer = self._settings.loss_scale_optimizer(optimizer)
-        weights = Weights(self)
+        weights = Weights(self.model, self.model_name, self._args, self.freeze_layers,
+                          self.load_layers)
         weights.load(self._io.model_exists)
         weights.freeze()
         loss = Loss(self.color_order)  # read now: plugins set color_order after __init__

@@ -20,6 +20,7 @@ from typing import Any
 
 from lib.config import ConfigItem
 from lib.errors import ConfigError, ModelFileError
+from lib.model.model_folder import ModelFolder
 from lib.utils import write_atomic
 from plugins.train import train_config
 
@@ -159,8 +160,9 @@ class State:
             raise ValueError(f"`model_name` must be a non-empty string. Received: {model_name!r}")
         logger.debug("Initializing State (model_dir: '%s', model_name: '%s', no_logs: %s)",
                      model_dir, model_name, no_logs)
-        self._filename = os.path.join(str(model_dir), f"{model_name}_state.json")
-        self._model_file = os.path.join(str(model_dir), f"{model_name}.keras")
+        folder = ModelFolder(model_dir, model_name)
+        self._filename = os.path.join(str(model_dir), folder.state_file.name)
+        self._model_file = os.path.join(str(model_dir), folder.model_file.name)
         self._name = model_name
         self._iterations = 0
         self._mixed_precision_layers: list[str] = []
@@ -377,7 +379,7 @@ class State:
     def _advice(self) -> str:
         folder = os.path.dirname(self._filename) or "."
         return (f"Restore the model folder from its backups with `faceswap-original restore -m "
-                f"{folder}` if it has any ('{self._filename}.bk'), or delete "
+                f"{folder}` if it has any ('{ModelFolder.backup_of(self._filename)}'), or delete "
                 "the file: the copy of the state saved inside the model file is then used (or, "
                 "when there is none, a new state, losing the stored settings and iteration "
                 "count).")
