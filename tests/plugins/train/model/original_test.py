@@ -1,4 +1,5 @@
-"""The Original plugin through ModelBase: build, compile, train, save, resume, swap."""
+"""The Original plugin: its build table (parameter counts, sub-models, shapes, layer names; the
+shared harness of plugin_table.py), then through ModelBase: compile, train, save, resume, swap."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,46 @@ from plugins.train.model._base import get_all_sub_models
 from plugins.train.model.original import Model
 from plugins.train.trainer.original import Trainer
 from tests.harness import to_numpy
+from tests.plugins.train.model.plugin_helpers import LEARN_MASK
+from tests.plugins.train.model.plugin_table import BuildCase, check_build, table
+
+_FACE = [(None, 64, 64, 3)] * 2
+_SUB_MODELS = ["original", "encoder", "decoder_a", "decoder_b"]
+_DECODER = ("upscale_256_0_pixelshuffler", "upscale_128_0_pixelshuffler",
+            "upscale_64_0_pixelshuffler", "face_out_a_0_conv2d", "face_out_a_0")
+CASES = [
+    BuildCase(
+        "default", "original", 82_062_470, _FACE, ["decoder_a", "decoder_b"], smoke=True,
+        attributes={"input_shape": (64, 64, 3), "low_mem": False, "learn_mask": False,
+                    "encoder_dim": 1024},
+        sub_models=_SUB_MODELS, input_shapes=_FACE,
+        sub_model_params={"encoder": 69_662_976, "decoder_a": 6_199_747},
+        sub_model_outputs={"encoder": (None, 8, 8, 512)},
+        layers={"encoder": ("conv_128_0_conv2d", "conv_256_0_conv2d", "conv_512_0_conv2d",
+                            "conv_1024_0_conv2d", "upscale_512_0_pixelshuffler"),
+                "decoder_a": _DECODER},
+        absent={"decoder_a": ("mask_out_a_0",)}),
+    BuildCase(
+        "learn_mask", "original", 94_455_560, [(None, 64, 64, 3), (None, 64, 64, 1)] * 2,
+        ["decoder_a", "decoder_a", "decoder_b", "decoder_b"], options=LEARN_MASK,
+        attributes={"learn_mask": True}, sub_models=_SUB_MODELS,
+        # the mask branch: its own three upscales and a one-channel output
+        sub_model_params={"decoder_a": 12_396_292},
+        layers={"decoder_a": (*_DECODER, "upscale_64_1_pixelshuffler", "mask_out_a_0_conv2d",
+                              "mask_out_a_0")}),
+    # lowmem: no 1024 convolution and a 512-wide dense bottleneck
+    BuildCase(
+        "lowmem", "original", 60_565_126, _FACE, ["decoder_a", "decoder_b"],
+        options={"model.original": {"lowmem": True}},
+        attributes={"low_mem": True, "encoder_dim": 512}, sub_models=_SUB_MODELS,
+        sub_model_params={"encoder": 48_165_632, "decoder_a": 6_199_747},
+        absent={"encoder": ("conv_1024_0_conv2d",)}),
+]
+
+
+@pytest.mark.parametrize("case", table(CASES))
+def test_build(case, tmp_path):
+    check_build(case, tmp_path)
 
 
 @pytest.fixture(name="config_file")
@@ -48,13 +89,12 @@ def _batch(mask_channels: int = 3, seed: int = 0):
 
 def test_new_model_builds_and_compiles(tmp_path, config_file):
     model = _model(tmp_path / "model", config_file)
+    # the network itself: CASES' "default" row
     assert model.name == model.model_name == model.model.name == "original"
-    assert model.model.count_params() == 82_062_470
-    assert [sub.name for sub in get_all_sub_models(model.model)] == [
-        "original", "encoder", "decoder_a", "decoder_b"]
+    assert model.model.count_params() == CASES[0].params
+    assert [sub.name for sub in get_all_sub_models(model.model)] == CASES[0].sub_models
     assert model.input_shapes == [(None, 64, 64, 3)] * 2
     assert model.output_shapes == [(None, 64, 64, 3)] * 2
-    assert [tensor.name for tensor in model.model.inputs] == ["face_in_a", "face_in_b"]
     assert model.state.loss_names == ["total", "face_a", "face_b"]
     assert model.coverage_ratio == 1.0
     assert isinstance(model.model.optimizer, keras.optimizers.Adam)
@@ -120,7 +160,7 @@ def test_learn_mask_outputs_losses_and_swap(tmp_path, config_file):
     _write_ini(config_file, global__loss={"learn_mask": "True"})
     model_dir = tmp_path / "model"
     model = _model(model_dir, config_file)
-    assert model.model.count_params() == 94_455_560
+    assert model.model.count_params() == CASES[1].params  # built as the "learn_mask" row
     assert model.state.loss_names == ["total", "face_a", "mask_a", "face_b", "mask_b"]
     faces, targets = _batch()
     masks = targets[..., 3:4]
