@@ -16,6 +16,17 @@ Faceswap compat: Faceswap finds its chunk with a byte search for ``iTXt`` and pa
 first ``IDAT``, skip a non-empty language tag or translated keyword, inflate a compressed
 (flag 1) text within bounds, and parse with a bounded literal-only parser that also accepts the
 ``np.int32(5)``-style numbers numpy 2 writes into headers after manual-tool edits.
+
+Why :func:`header_size` reads the PNG and JPEG headers itself rather than through Pillow's lazy
+``PIL.Image.open`` (checked with Pillow 13): Pillow refuses large images through the
+process-wide ``Image.MAX_IMAGE_PIXELS`` (a ``DecompressionBombError`` only past twice it, about
+179 M pixels, naming no width or height), so our 4096 px side limit, with the size in the
+message, would need that global changed (for every Pillow user in the process, from the
+feeder's threads) or the size parsed back out of an exception text. And ``open`` parses more
+than the size: every chunk before the first ``IDAT`` (text chunks under its own limits) and the
+JPEG ``APP`` segments, so a face whose ``faceswap`` iTXt chunk is damaged becomes "cannot
+identify image file" instead of the error that names the damaged chunk. The walk here reads
+the IHDR chunk, or the JPEG segment lengths up to the frame header, and nothing else.
 """
 from __future__ import annotations
 
