@@ -39,6 +39,21 @@ def _bounded_int(low: int, high: int | None = None):
     return parse
 
 
+def _batch_size(text: str) -> int:
+    """An argparse type: a batch size, checked by the trainer's one check
+    (:func:`plugins.train.trainer._base.check_batch_size`)."""
+    from plugins.train.trainer._base import BatchSizeError, check_batch_size
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    try:
+        return check_batch_size(value)
+    except BatchSizeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _add_exclude_gpus(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-X", "--exclude-gpus", dest="exclude_gpus", type=_bounded_int(0),
                         nargs="+", default=None, metavar="INDEX",
@@ -93,7 +108,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-l", "--load-weights", dest="load_weights", default=None,
                         help="A .keras model file to copy the load_layers' weights from, for a "
                              "new model.")
-    parser.add_argument("-b", "--batch-size", dest="batch_size", type=_bounded_int(1, 256),
+    parser.add_argument("-b", "--batch-size", dest="batch_size", type=_batch_size,
                         default=16, help="Faces per side in a batch (1-256).")
     parser.add_argument("-i", "--iterations", type=_bounded_int(1, 100_000_000),
                         default=1_000_000, help="Iterations to train for in this session.")
@@ -163,7 +178,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                              "coordinator (default: $FACESWAP_PROCESS_ID, else 0).")
     # Faceswap 2's short forms that Faceswap 3 keeps as hidden deprecated aliases.
     _add_alias(parser, "-su", "summary", action="store_true")
-    _add_alias(parser, "-bs", "batch_size", type=_bounded_int(1, 256))
+    _add_alias(parser, "-bs", "batch_size", type=_batch_size)
     _add_alias(parser, "-it", "iterations", type=_bounded_int(1, 100_000_000))
     _add_alias(parser, "-nl", "no_logs", action="store_true")
     _add_alias(parser, "-ss", "snapshot_interval", type=_bounded_int(0))

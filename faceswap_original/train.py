@@ -116,13 +116,9 @@ def run_training(args: argparse.Namespace, stop: StopRequest | None = None,
     from lib.training.generator import get_image_paths
 
     _check_folders(args)
+    # The batch size is checked by the trainer (and -b by the same check); a side with fewer
+    # usable faces than a batch is refused by the feeder, which counts the faces it can use.
     images = {"a": get_image_paths(args.input_a), "b": get_image_paths(args.input_b)}
-    for side, paths in images.items():
-        if len(paths) < args.batch_size:
-            raise FaceswapError(
-                f"The side {side.upper()} folder '{args.input_a if side == 'a' else args.input_b}'"
-                f" holds {len(paths)} image(s), fewer than the batch size of "
-                f"{args.batch_size}. Add more faces or lower the batch size (-b).")
     with train_lock(args.model_dir):
         return _train_locked(args, images, stop, status_every)
 
@@ -143,7 +139,7 @@ def _train_locked(args: argparse.Namespace, images: dict[str, list[str]],
     preview = _preview_path(args, model.name)
     with contextlib.ExitStack() as stack:
         feeder = stack.enter_context(Feeder(
-            images, model, args.batch_size, feeder_options(model, args),
+            images, model, plugin.batch_size, feeder_options(model, args),
             seed=getattr(args, "seed", None)))
         if handle_lr_finder(plugin, feeder, getattr(args, "use_lr_finder", False)):
             return model  # lr_finder_mode = graph_and_exit

@@ -70,8 +70,9 @@ class ImageAugmentation:
     Parameters
     ----------
     batch_size
-        The number of images in a batch. It sizes the random draws; batches of another length
-        are accepted too (the draws follow the batch).
+        The number of images in a batch, a positive integer (checked where it enters training,
+        not here). It sizes the random draws; batches of another length are accepted too (the
+        draws follow the batch).
     processing_size
         The size in pixels of the (square) images the batch holds.
     options
@@ -100,9 +101,10 @@ class ImageAugmentation:
 
     def __init__(self, batch_size: int, processing_size: int,
                  options: AugmentationOptions | None = None, seed: int | None = None) -> None:
-        for name, value in (("batch_size", batch_size), ("processing_size", processing_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {value!r}")
+        if (isinstance(processing_size, bool)
+                or not isinstance(processing_size, (int, np.integer)) or processing_size < 1):
+            raise ValueError("`processing_size` must be a positive integer. Received: "
+                             f"{processing_size!r}")
         self.batch_size = int(batch_size)
         self.processing_size = int(processing_size)
         self._rng = np.random.default_rng(seed)

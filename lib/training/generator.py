@@ -587,7 +587,8 @@ class Feeder:
         The built model plugin: its Keras model's input and output shapes and its
         ``color_order`` are used.
     batch_size
-        Faces per side in a batch.
+        Faces per side in a batch, a positive integer: checked once where it enters training
+        (the trainer's construction, or the command line), not again here.
     options
         The :class:`FeederOptions` (built from the training config by the application).
     seed
@@ -632,9 +633,6 @@ class Feeder:
     def __init__(self, images: dict[str, list[str] | str | Path], model: Any, batch_size: int,
                  options: FeederOptions, seed: int | None = None,
                  workers: int | None = None) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
         if not isinstance(options, FeederOptions):
             raise TypeError(f"`options` must be a FeederOptions. Received: "
                             f"{type(options).__name__}")

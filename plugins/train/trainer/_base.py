@@ -1,9 +1,14 @@
-"""``TrainerBase``: runs one training step of a model plugin and returns its per-output losses."""
+"""``TrainerBase``: runs one training step of a model plugin and returns its per-output losses.
+
+The batch size is checked here, once, where it enters training (:func:`check_batch_size`: the
+trainer's construction, and the command line's ``-b`` through the same function); the feeder and
+the augmentation downstream take it as given.
+"""
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,9 +17,43 @@ from lib.errors import FaceswapError
 if TYPE_CHECKING:
     from plugins.train.model._base import ModelBase
 
-__all__ = ["TrainerBase"]
+__all__ = ["MAX_BATCH_SIZE", "BatchSizeError", "TrainerBase", "check_batch_size"]
 
 logger = logging.getLogger(__name__)
+
+MAX_BATCH_SIZE = 256
+"""The largest batch size (faces per side), Faceswap 3's upper bound for ``-b``."""
+
+
+class BatchSizeError(FaceswapError, ValueError):
+    """A batch size that is not a whole number from 1 to :data:`MAX_BATCH_SIZE`. A
+    :class:`~lib.errors.FaceswapError` (the command line prints it and exits 1) and a
+    ``ValueError`` (a bad argument, for Python callers)."""
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """The one check of a batch size.
+
+    Parameters
+    ----------
+    batch_size
+        Faces per side in a batch: a Python or NumPy integer (not a bool).
+
+    Returns
+    -------
+    The batch size as an ``int``.
+
+    Raises
+    ------
+    BatchSizeError
+        If it is not an integer from 1 to :data:`MAX_BATCH_SIZE`.
+    """
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+            or not 1 <= batch_size <= MAX_BATCH_SIZE):
+        raise BatchSizeError(
+            f"`batch_size` must be a positive integer, at most {MAX_BATCH_SIZE} (the faces per "
+            f"side in a batch; -b on the command line). Received: {batch_size!r}")
+    return int(batch_size)
 
 
 class TrainerBase:
@@ -25,14 +64,17 @@ class TrainerBase:
     model
         The built, compiled model plugin.
     batch_size
-        The number of faces per side in a batch.
+        The number of faces per side in a batch, 1 to :data:`MAX_BATCH_SIZE`.
+
+    Raises
+    ------
+    BatchSizeError
+        For any other batch size (:func:`check_batch_size`).
     """
 
     def __init__(self, model: ModelBase, batch_size: int) -> None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+        self.batch_size = check_batch_size(batch_size)
         self.model = model
-        self.batch_size = batch_size
 
     def train_batch(self, inputs: np.ndarray | Sequence[np.ndarray],
                     targets: Sequence[np.ndarray]) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lib.training.augmentation import AugmentationOptions, ImageAugmentation
+from plugins.train.trainer._base import check_batch_size
 
 
 def _options(**values: int) -> AugmentationOptions:
@@ -257,8 +258,9 @@ def test_invalid_arguments() -> None:
         ImageAugmentation(2, 32, {"flip_chance": 0})
     with pytest.raises(ValueError, match="flip_chance"):
         AugmentationOptions(flip_chance=-1)
+    # The batch size is checked once, where it enters training (the trainer), not here.
     with pytest.raises(ValueError, match="batch_size"):
-        ImageAugmentation(0, 32)
+        check_batch_size(0)
     with pytest.raises(ValueError, match="processing_size"):
         ImageAugmentation(2, 32.0)
     augment = ImageAugmentation(2, 32)

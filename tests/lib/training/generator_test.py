@@ -17,6 +17,7 @@ from lib.errors import FaceswapError
 from lib.training.generator import Feeder, FeederOptions, get_image_paths
 from plugins.train import train_config as cfg
 from plugins.train.trainer import trainer_config as tcfg
+from plugins.train.trainer._base import check_batch_size
 from plugins.train.training import feeder_options
 from tests.plugins.train.model.plugin_helpers import installed_plugins, make_plugin
 
@@ -485,8 +486,10 @@ def test_bad_landmarks_file(tmp_path: Path) -> None:
 def test_invalid_arguments(tmp_path: Path) -> None:
     folders = {"a": str(tmp_path), "b": str(tmp_path)}
     options = FeederOptions()
+    # The batch size is checked once, where it enters training (the trainer): a batch size of 0
+    # never reaches the feeder.
     with pytest.raises(ValueError, match="batch_size"):
-        Feeder(folders, _fake_model(), 0, options)
+        check_batch_size(0)
     with pytest.raises(ValueError, match="workers"):
         Feeder(folders, _fake_model(), 2, options, workers=-1)
     with pytest.raises(ValueError, match="'a' and 'b'"):
