@@ -14,6 +14,9 @@ rate frozen from there on). Here the search stops at that point: the steps after
 the result (the best loss and its learning rate are fixed once the loss diverges), so they are
 skipped. A failed search (a learning rate below ``1e-9``) raises a ``FaceswapError`` and leaves
 the model folder alone, where Faceswap deletes the folder. See docs/differences.md.
+
+As Faceswap, the search shows a ``tqdm`` progress bar (steps, the current and the best rate) on
+a terminal (:func:`lib.progress.progress`).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lib.errors import FaceswapError
+from lib.progress import progress
 from lib.utils import atomic_replace
 
 __all__ = ["STRENGTHS", "FinderResult", "LearningRateFinder", "plot_lr_finder"]
@@ -115,25 +119,31 @@ class LearningRateFinder:
         result = FinderResult(0.0, _START)
         logger.info("Searching for the learning rate over %s iterations (from %.0e to %.0e).",
                     self._iterations, _START, _END)
-        for step in range(1, self._iterations + 1):
-            self._set_learning_rate(rate)
-            loss = float(self._train_step())
-            if not math.isfinite(loss):
-                logger.info("The loss became %s at learning rate %.3e: the search ends.", loss,
-                            rate)
-                result.stopped_early = step < self._iterations
-                break
-            average = self._beta * average + (1.0 - self._beta) * loss
-            smoothed = average / (1.0 - self._beta ** step)
-            result.learning_rates.append(rate)
-            result.losses.append(loss)
-            result.smoothed.append(smoothed)
-            if step > 1 and smoothed > self._stop_factor * best:
-                result.stopped_early = step < self._iterations
-                break
-            if step == 1 or smoothed < best:
-                best, result.best_learning_rate = smoothed, rate
-            rate *= self.multiplier
+        # each step is a training step: the bar is redrawn at every one (mininterval=0)
+        with progress(total=self._iterations, desc="Learning rate finder", unit="step",
+                      mininterval=0) as bar:
+            for step in range(1, self._iterations + 1):
+                self._set_learning_rate(rate)
+                loss = float(self._train_step())
+                bar.update()
+                if not math.isfinite(loss):
+                    logger.info("The loss became %s at learning rate %.3e: the search ends.",
+                                loss, rate)
+                    result.stopped_early = step < self._iterations
+                    break
+                average = self._beta * average + (1.0 - self._beta) * loss
+                smoothed = average / (1.0 - self._beta ** step)
+                result.learning_rates.append(rate)
+                result.losses.append(loss)
+                result.smoothed.append(smoothed)
+                if step > 1 and smoothed > self._stop_factor * best:
+                    result.stopped_early = step < self._iterations
+                    break
+                if step == 1 or smoothed < best:
+                    best, result.best_learning_rate = smoothed, rate
+                bar.set_postfix_str(f"current {rate:.1e}, best {result.best_learning_rate:.1e}",
+                                    refresh=False)
+                rate *= self.multiplier
         if not result.losses:
             raise FaceswapError("The learning-rate finder's first step gave a loss that is not "
                                 "finite. Check the training data and the loss options, or "

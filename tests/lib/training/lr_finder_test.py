@@ -116,3 +116,20 @@ def test_graph_is_a_png(tmp_path):
     assert image is not None and image.shape == (500, 800, 3)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10  # a drawing, not a blank page
     assert [p.name for p in tmp_path.iterdir()] == ["learning_rate_finder.png"]
+
+
+def test_progress_bar_on_a_terminal_and_the_same_result():
+    """Faceswap shows the search's progress: a bar on standard error (when it is a terminal),
+    with the rates; the result does not depend on it."""
+    from tests.lib.progress_test import on_terminal
+
+    def search():
+        curve = _Curve(_v_shape(1e-4))
+        return LearningRateFinder(curve.step, curve.set_rate, iterations=200).find()
+
+    quiet = search()
+    with on_terminal() as terminal:
+        shown = search()
+    text = terminal.getvalue()
+    assert "Learning rate finder" in text and "/200" in text and "best 1." in text
+    assert (shown.learning_rate, shown.losses) == (quiet.learning_rate, quiet.losses)
