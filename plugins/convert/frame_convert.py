@@ -170,7 +170,20 @@ class FrameConverter:
 
     def _patch_named(self, frame: ConvertFrame, predicted: list[np.ndarray]
                      ) -> tuple[str, np.ndarray]:
-        return frame.name, self.patch_frame(frame, predicted)
+        """The patched frame; as Faceswap, a frame whose patching fails is written unconverted,
+        with a warning, and convert goes on (a :class:`~lib.errors.FaceswapError`, a problem
+        of the options rather than of the frame, still stops it).
+
+        Faceswap compat: Faceswap logs this at ERROR level; a warning here, as convert goes on.
+        """
+        try:
+            return frame.name, self.patch_frame(frame, predicted)
+        except FaceswapError:
+            raise
+        except Exception as err:  # noqa: BLE001  (any failure of one frame's patch)
+            logger.warning("Failed to convert image: '%s'. Reason: %s. Writing the frame "
+                           "unconverted.", frame.name, err)
+            return frame.name, frame.image.copy()
 
     def _feed_face(self, image: np.ndarray, face: ConvertFace) -> np.ndarray:
         """The model input: the frame path warp at the input size, ``float32`` in [0, 1]."""
@@ -258,14 +271,17 @@ class FrameConverter:
             shifted[:, 2] += shifted[:, 1] * top
             cv2.warpAffine(patch, shifted, (right, bottom - top), dst=canvas,
                            flags=cv2.WARP_INVERSE_MAP | interpolator, borderMode=border)
+        # The blend, in as few passes as possible over the region the faces reach: OpenCV
+        # copies the colour out of the canvas into a contiguous array (NumPy is several times
+        # slower on strided views), then result = background + (face - background) * alpha.
+        region = canvas[:, left:]
+        foreground = cv2.cvtColor(region, cv2.COLOR_BGRA2BGR)
+        alpha = region[..., 3:]
         background = image[top:bottom, left:right, :3].astype("float32")
-        np.divide(background, 255.0, out=background)
-        # Contiguous copies: NumPy is several times faster on them than on strided views.
-        foreground, alpha = canvas[:, left:, :3].copy(), canvas[:, left:, 3:].copy()
+        np.multiply(background, 1.0 / 255.0, out=background)
         np.clip(foreground, 0.0, 1.0, out=foreground)
+        np.subtract(foreground, background, out=foreground)
         np.multiply(foreground, alpha, out=foreground)
-        np.subtract(1.0, alpha, out=alpha)
-        np.multiply(background, alpha, out=background)
         np.add(foreground, background, out=foreground)
         np.clip(foreground, 0.0, 1.0, out=foreground)
         np.multiply(foreground, 255.0, out=foreground)

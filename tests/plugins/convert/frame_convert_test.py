@@ -210,6 +210,22 @@ def test_rgb_model_and_learned_mask() -> None:
         list(_converter("predicted").convert([ConvertFrame("f", frame, faces)]))
 
 
+def test_a_frame_whose_patching_fails_is_written_unconverted(caplog) -> None:
+    """As Faceswap: a warning naming the frame, the frame unchanged, the next frames converted."""
+    broken = ConvertFace(_matrix(60, 45, 40, 0), mask=np.zeros((0, 0, 1), "uint8"))
+    good = ConvertFace(_matrix(60, 45, 40, 0), mask=_disc())
+    frames = [ConvertFrame("bad.png", _frame(7), [broken]), ConvertFrame("ok.png", _frame(8),
+                                                                         [good])]
+    with caplog.at_level("WARNING"):
+        results = list(_converter().convert(frames))
+    assert [name for name, _ in results] == ["bad.png", "ok.png"]
+    np.testing.assert_array_equal(results[0][1], frames[0].image)
+    assert results[0][1] is not frames[0].image
+    expected, alpha = _reference(frames[1].image, [good], _predict_invert, "extended")
+    _check(results[1][1], frames[1].image, expected, alpha)
+    assert "Failed to convert image: 'bad.png'" in caplog.text
+
+
 def test_model_output_shape_is_checked() -> None:
     frame = _frame()
     faces = [ConvertFace(_matrix(60, 45, 40, 0), mask=_disc())]
