@@ -36,6 +36,7 @@ import keras
 import numpy as np
 
 from lib.errors import FaceswapError
+from lib.progress import progress
 from lib.utils import atomic_replace, fsync_folder
 
 __all__ = ["FORMATS", "ONNX_INPUT", "ONNX_OPSET", "ONNX_OUTPUTS", "ExportInfo", "OnnxSwap",
@@ -439,7 +440,24 @@ def _finish(proto: Any, info: ExportInfo, inputs: list[str], outputs: list[str],
     return proto
 
 
-def _onnx_proto(graph: SwapGraph, fmt: str, half: bool) -> Any:
+def _stages(bar: Any) -> Any:
+    """``stage(name)``: mark the stage before as done on the progress bar ``bar`` and show
+    ``name`` as the one running."""
+    started = False
+
+    def stage(name: str) -> None:
+        nonlocal started
+        if started:
+            bar.update()
+        started = True
+        bar.set_postfix_str(name)
+    return stage
+
+
+def _onnx_proto(graph: SwapGraph, fmt: str, half: bool, stage: Any = None) -> Any:
+    """The ONNX model of ``graph``; ``stage(name)`` (if given) is called as each of its two
+    stages starts (conversion, then naming, float16 and the check)."""
+    stage = stage or (lambda name: None)
     tf = _require("tensorflow", "onnx")
     batch_shape = (None, *graph.input_shape)
     if fmt == "dfm":
@@ -464,7 +482,9 @@ def _onnx_proto(graph: SwapGraph, fmt: str, half: bool) -> Any:
         names_in = [ONNX_INPUT]
         names_out = list(ONNX_OUTPUTS[:2 if graph.has_mask else 1])
         graph_name = f"{graph.info.plugin}_swap"
+    stage("converting to ONNX")
     proto = _convert(run, specs, graph.variables(fmt))
+    stage("float16 weights, checking" if half else "naming, checking")
     info = ExportInfo(**{**asdict(graph.info), "extra": dict(graph.info.extra)})
     info.extra["format"] = fmt
     info.extra["weights"] = "float16" if half else "float32"
@@ -596,17 +616,25 @@ def export_swap_model(graph: SwapGraph, path: str | Path, fmt: str,
                             "weights (TFLite's converter can quantize it).")
     _check_backend()
     _check_output(path, fmt)
-    try:
-        if fmt == "saved_model":
-            with _atomic_folder(path) as temp:
-                _write_saved_model(graph, temp)
-        else:
-            proto = _onnx_proto(graph, fmt, half)
-            with atomic_replace(path, suffix=".tmp") as temp:
-                temp.write_bytes(proto.SerializeToString())
-    except OSError as err:
-        raise FaceswapError(f"Could not write '{path}': {err.strerror or err}. Nothing was "
-                            "written.") from err
+    # Faceswap compat: an addition (Faceswap has no export); a tqdm bar of the stages, as
+    # Faceswap shows its long jobs (lib.progress: only on a terminal).
+    with progress(total=1 if fmt == "saved_model" else 3, desc=f"Exporting {fmt}",
+                  unit="stage", mininterval=0) as bar:
+        stage = _stages(bar)
+        try:
+            if fmt == "saved_model":
+                stage("writing the SavedModel")
+                with _atomic_folder(path) as temp:
+                    _write_saved_model(graph, temp)
+            else:
+                proto = _onnx_proto(graph, fmt, half, stage)
+                stage("writing")
+                with atomic_replace(path, suffix=".tmp") as temp:
+                    temp.write_bytes(proto.SerializeToString())
+            bar.update()
+        except OSError as err:
+            raise FaceswapError(f"Could not write '{path}': {err.strerror or err}. Nothing "
+                                "was written.") from err
     logger.info("Exported the %s swap model (%s) to '%s'", graph.info.plugin,
                 graph.info.direction, path)
     return path

@@ -465,3 +465,34 @@ def test_half_saved_model_is_refused(tmp_path):
     with pytest.raises(FaceswapError, match="--half"):
         export_swap_model(_small_graph(), tmp_path / "sm", "saved_model", half=True)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("fmt", "stages"), [("onnx", 3), ("saved_model", 1)])
+def test_progress_of_the_stages_and_the_same_file(fmt, stages, tmp_path):
+    """A terminal shows a bar of the export's stages (tqdm, as Faceswap shows long jobs); what is
+    written is the same with it and without it (two exports differ in generated tensor names
+    only, so the ONNX files are compared by their graph, metadata and outputs)."""
+    from tests.lib.progress_test import on_terminal
+    graph = _small_graph()
+    for folder in ("quiet", "shown"):
+        (tmp_path / folder).mkdir()
+    quiet = export_swap_model(graph, tmp_path / "quiet" / f"swap.{fmt}", fmt)
+    with on_terminal() as terminal:
+        shown = export_swap_model(graph, tmp_path / "shown" / f"swap.{fmt}", fmt)
+    text = terminal.getvalue()
+    assert f"Exporting {fmt}" in text and f"{stages}/{stages}" in text and "writing" in text
+    if fmt == "saved_model":
+        assert (sorted(path.relative_to(shown) for path in shown.rglob("*"))
+                == sorted(path.relative_to(quiet) for path in quiet.rglob("*")))
+        return
+    assert "converting to ONNX" in text and "naming, checking" in text
+    import onnx
+    models = [onnx.load(str(path)) for path in (quiet, shown)]
+    assert [node.op_type for node in models[0].graph.node] == [
+        node.op_type for node in models[1].graph.node]
+    assert [(entry.key, entry.value) for entry in models[0].metadata_props] == [
+        (entry.key, entry.value) for entry in models[1].metadata_props]
+    faces = _faces((32, 32, 3))
+    for first, second in zip(_run_onnx(quiet, {"face_in": faces}),
+                             _run_onnx(shown, {"face_in": faces}), strict=True):
+        np.testing.assert_array_equal(first, second)
