@@ -296,6 +296,16 @@ def _emit(record: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def _memory_error(err: BaseException | None) -> bool:
+    """Whether ``err`` or an exception it was raised from or during is a MemoryError."""
+    seen = 0
+    while err is not None and seen < 20:
+        if isinstance(err, MemoryError):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
 def _clear(folder: Path) -> None:
     """Empty ``folder`` but for the sentinel file."""
     for path in folder.iterdir():
@@ -345,8 +355,10 @@ def _child(spec: dict[str, Any]) -> None:
             target.read(path)
             record["outcome"] = "ok"
         except FaceswapError as err:
-            record["outcome"] = "refused"
-            record["error"] = f"{type(err).__name__}: {str(err)[:200]}"
+            record["outcome"] = "failure" if _memory_error(err) else "refused"
+            record["error"] = f"{type(err).__name__}: {str(err)[:300]}"
+            if _memory_error(err):  # refused, but only once the address-space bound was hit
+                record["error"] += " (after a MemoryError: the reader's memory is unbounded)"
         except BaseException as err:  # noqa: BLE001 - every other outcome is the finding
             record["outcome"] = "failure"
             record["error"] = (f"{type(err).__name__}: {str(err)[:300]}\n"

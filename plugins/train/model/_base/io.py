@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 _EXTENSION = MODEL_EXTENSION
 # Serialised objects that carry Python code: Keras's Lambda layer and its bytecode functions.
 _CODE_CLASSES = ("Lambda", "__lambda__")
+# Bounds on what a model archive may unpack to: Keras stores the weights uncompressed, so a
+# genuine file unpacks to about its own size; its JSON members are a few MB at most.
+_MAX_INFLATION = 4
+_MAX_JSON_BYTES = 64 * 1024 * 1024
 
 KERAS_3_12_UNKNOWN_KEYS: dict[str, dict[str, Any]] = {
     **{name: {"input_axes": None, "output_axes": None}
@@ -126,6 +130,9 @@ def _load_keras_file(filename: Path) -> keras.Model:
     failure turned into a :class:`~lib.errors.ModelFileError` naming the file."""
     if not zipfile.is_zipfile(filename):
         raise _corrupt_file_error(filename, ValueError("not a zip archive"))
+    inflated = _inflated_size_problem(filename)
+    if inflated:
+        raise _corrupt_file_error(filename, ValueError(inflated))
     code = _code_in_config(filename)
     if code:
         raise _code_file_error(filename, ValueError(f"the model config holds {code}"))
@@ -137,6 +144,28 @@ def _load_keras_file(filename: Path) -> keras.Model:
         raise _corrupt_file_error(filename, err) from err
     except Exception as err:
         raise _corrupt_file_error(filename, err) from err
+
+
+def _inflated_size_problem(filename: Path) -> str:
+    """Why the archive's members may not be unpacked (a zip bomb: more than
+    :data:`_MAX_INFLATION` times the file's size, or more than :data:`_MAX_JSON_BYTES` for a JSON
+    member), or ``""``. The sizes are those the archive declares, which are also the most its
+    reader unpacks. An unreadable archive is left for Keras to report."""
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            members = archive.infolist()
+        size = os.path.getsize(filename)
+    except Exception:  # noqa: BLE001 - reported by the load itself
+        return ""
+    for member in members:
+        if member.filename.endswith(".json") and member.file_size > _MAX_JSON_BYTES:
+            return (f"its member '{member.filename}' would unpack to {member.file_size} bytes, "
+                    f"more than the {_MAX_JSON_BYTES} allowed")
+    total = sum(member.file_size for member in members)
+    if total > _MAX_INFLATION * size + _MAX_JSON_BYTES:
+        return (f"its members would unpack to {total} bytes from a file of {size} bytes (a "
+                "damaged or malicious archive)")
+    return ""
 
 
 def _code_in_config(filename: Path) -> str:

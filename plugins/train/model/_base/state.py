@@ -537,7 +537,7 @@ def _entry_problem(state: dict[str, Any]) -> str:
     for key, session in state.get("sessions", {}).items():
         count = session.get("iterations", 0) if isinstance(session, dict) else None
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            return f"its session {key} is not a session record with an iteration count"
+            return f"its 'sessions' entry {key!r} is not a session record with an iteration count"
     lowest = state.get("lowest_avg_loss", 0.0)
     values = list(lowest.values()) if isinstance(lowest, dict) else [lowest]
     if not all(_is_number(value) for value in values) or len(values) > 2:

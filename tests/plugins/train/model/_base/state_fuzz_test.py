@@ -10,6 +10,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from lib.errors import ModelFileError
 from plugins.train import train_config as cfg
 from plugins.train.model._base.state import EMBEDDED_STATE, State
 from tests.fuzzing import Target, check, counts, fuzz, read_seeds, write_seeds
@@ -92,3 +95,32 @@ def test_fuzz_state_copy_in_the_model_file(tmp_path, count):
     report = fuzz(f"{__name__}:embedded_state_target", seeds, tmp_path / "work", _SEED + 1,
                   count)
     check(report, count)
+
+
+@pytest.mark.parametrize("entry, value", [
+    ("sessions", {"1": 5.0}), ("sessions", {"1": {"iterations": "3"}}),
+    ("lowest_avg_loss", "low"), ("lowest_avg_loss", {"a": [1]}),
+    ("mixed_precision_layers", "conv_1"), ("mixed_precision_layers", [1, 2]),
+    ("lr_finder", None), ("lr_finder", "1e-5"), ("name", 7)])
+@pytest.mark.parametrize("where", ["state file", "model file copy"])
+def test_entries_of_the_wrong_type_are_refused(tmp_path, entry, value, where):
+    """What the fuzzing found: these entries were used unchecked (AttributeError, TypeError or
+    ValueError later, or a corrupt state saved); a missing state file let the copy in the model
+    file through unchecked."""
+    document = json.loads(_genuine_states(tmp_path / "genuine")[0])
+    document[entry] = value
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if where == "state file":
+        (folder / f"{_NAME}_state.json").write_text(json.dumps(document))
+    else:
+        (folder / f"{_NAME}.keras").write_bytes(_archive(json.dumps(document).encode()))
+    with pytest.raises(ModelFileError, match=f"not a valid state file: its .*{entry}"):
+        _read_state(folder / "x")
+
+
+def test_deeply_nested_state_file_is_refused(tmp_path):
+    path = tmp_path / f"{_NAME}_state.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        _read_state(path)
