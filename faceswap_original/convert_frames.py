@@ -21,6 +21,7 @@ import numpy as np
 from lib.align.alignments import Alignments, default_alignments_path, load_alignments
 from lib.errors import FaceswapError
 from lib.image import read_image
+from lib.progress import progress
 from lib.video import VideoReader, is_video, video_frame_name
 from plugins.convert import convert_config
 from plugins.convert.frame_convert import (
@@ -84,9 +85,10 @@ def _frame_number(name: str, index: int, from_video: bool) -> int:
     return int(numbers[-1]) if numbers else index + 1
 
 
-def _open_frames(source: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """``(frame name, BGR image)`` of every frame, in order. The video is opened, or the folder
-    listed, now (so errors come before anything is written); frames are read as iterated."""
+def _open_frames(source: Path) -> tuple[Iterator[tuple[str, np.ndarray]], int]:
+    """``(frame name, BGR image)`` of every frame, in order, and how many frames there are (0
+    when a video does not say). The video is opened, or the folder listed, now (so errors come
+    before anything is written); frames are read as iterated."""
     if is_video(source):
         video = VideoReader(source)
 
@@ -94,7 +96,7 @@ def _open_frames(source: Path) -> Iterator[tuple[str, np.ndarray]]:
             with video:
                 for index, frame in enumerate(video):
                     yield video_frame_name(source, index), frame
-        return video_frames()
+        return video_frames(), video.frame_count
     paths = sorted(path for path in source.iterdir()
                    if path.is_file() and path.suffix.lower() in FRAME_EXTENSIONS)
     if not paths:
@@ -108,7 +110,7 @@ def _open_frames(source: Path) -> Iterator[tuple[str, np.ndarray]]:
                 logger.warning("Skipping the frame '%s': %s.", path, why)
                 continue
             yield path.name, image
-    return folder_frames()
+    return folder_frames(), len(paths)
 
 
 def _check_masks(alignments: Alignments, mask_type: str, learn_mask: bool) -> str:
@@ -236,7 +238,7 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
     if from_video:
         data.update_legacy_has_source(source)
     mask_type = _check_masks(data, mask_type, learn_mask)
-    source_frames = _open_frames(source)
+    source_frames, total = _open_frames(source)
     blend = MaskBlend(mask_type, output_size)
     writer_class = get_writer(writer)
     if writer == "ffmpeg":
@@ -265,6 +267,7 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
                     yield ConvertFrame(name, image)
                 else:
                     counts["skipped"] += 1
+                    bar.update()
                 continue
             if not data.frame_exists(name):
                 logger.debug("No alignment found for %s, skipping", name)
@@ -276,10 +279,12 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
             counts["faces"] += len(faces)
             yield ConvertFrame(name, image, faces)
 
-    with out:
+    # As Faceswap: a progress bar of the frames (on a terminal, at INFO level or below).
+    with out, progress(total=total or None, desc="Converting", unit="frame") as bar:
         for name, converted in converter.convert(frames()):
             out.write(name, converted)
             counts["frames"] += 1
+            bar.update()
     logger.info("Converted %s frame(s), %s face(s), into '%s'.", counts["frames"],
                 counts["faces"], target)
     return ConvertSummary(counts["frames"], counts["faces"], counts["skipped"], target)

@@ -79,6 +79,26 @@ def test_frames_folder_to_png(tmp_path: Path) -> None:
     assert not changed[:, 76:84].any() and not changed[:5].any()  # between and around them
 
 
+def test_progress_bar_on_a_terminal_leaves_the_frames_unchanged(tmp_path: Path) -> None:
+    """As Faceswap, a bar of the frames (3/3, the skipped frame counted too) on a terminal; the
+    frames written are the same with it as without it."""
+    from tests.lib.progress_test import on_terminal
+
+    frames = _frames_folder(tmp_path / "frames")
+    _alignments(frames / "alignments.fsa", {"frame_0001.png": [_face((40, 45), 30)]})
+    plain = convert_frames(frames, tmp_path / "plain", predict=_predict,
+                           config_file=_config(tmp_path), frame_ranges=[(1, 2)], **_MODEL)
+    with on_terminal() as terminal:
+        shown = convert_frames(frames, tmp_path / "shown", predict=_predict,
+                               config_file=_config(tmp_path), frame_ranges=[(1, 2)], **_MODEL)
+    text = terminal.getvalue()
+    assert "Converting" in text and "3/3" in text and "frame" in text
+    assert (plain.frames, plain.skipped) == (shown.frames, shown.skipped) == (2, 1)
+    for name in ("frame_0001.png", "frame_0002.png"):
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / "plain" / name)),
+                                      cv2.imread(str(tmp_path / "shown" / name)))
+
+
 def test_mask_type_missing_and_none(tmp_path: Path) -> None:
     frames = _frames_folder(tmp_path / "frames", 1)
     _alignments(frames / "alignments.fsa", {"frame_0001.png": [_face((60, 45), 50)]})

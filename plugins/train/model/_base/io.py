@@ -17,6 +17,7 @@ import numpy as np
 
 from lib.errors import FaceswapError, ModelFileError
 from lib.model.backup_restore import Backup
+from lib.model.folder_lock import save_lock
 from lib.model.model_folder import MODEL_EXTENSION, ModelFolder
 from lib.utils import atomic_replace
 from plugins.train.model._base.legacy import Legacy
@@ -319,16 +320,23 @@ class IO:
         """Load the saved model (without compiling it), in Keras's safe mode: a file that holds
         code (a ``Lambda`` layer) is refused, never run.
 
+        The folder's save lock is held shared while the file is read
+        (:mod:`lib.model.folder_lock`), so a load while another process writes a save is
+        refused, naming that process.
+
         Raises
         ------
         lib.errors.ModelFileError
             When the file is missing in inference mode, truncated or corrupt, or holds code.
+        lib.errors.FaceswapError
+            When another process is writing a save of the model.
         """
         filename = Path(self.filename)
         if not filename.is_file():
             raise ModelFileError(f"No model file found at '{filename}'. Check the model folder, "
                                  "or train a model there first.")
-        model = _load_keras_file(filename)
+        with save_lock(self._folder.path, shared=True):
+            model = _load_keras_file(filename)
         logger.info("Loaded model from disk: '%s'", filename)
         return model
 
