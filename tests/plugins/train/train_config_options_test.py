@@ -249,16 +249,29 @@ def _preview_count(options: Options, folder: Path) -> int:
 
 
 def _convert_batch(options: Options, folder: Path) -> list[int]:
-    """The batch sizes ``convert`` feeds the model (through ``model_swap``) for 40 faces of
-    the frame pipeline."""
+    """The batch sizes the frame converter feeds the model (its batch size from ``model_swap``,
+    as ``convert`` sets it) for five frames of four faces."""
     from faceswap_original.convert import model_swap
+    from plugins.convert.frame_convert import ConvertFace, ConvertFrame, FrameConverter
+    from plugins.convert.mask.mask_blend import MaskBlend
+    from tests.plugins.convert.frame_convert_test import _frame, _matrix
     _load(options, folder)
     network = SimpleNamespace(inputs=[_shape(None, 32, 32, 3)],
                               outputs=[_shape(None, 32, 32, 3)])
+    seen = []
+
+    def predict(feed: np.ndarray) -> list[np.ndarray]:
+        seen.append(len(feed))
+        return [feed]
+
     swap = model_swap(SimpleNamespace(model=network, coverage_ratio=1.0, color_order="bgr"),
-                      predict=lambda feed: [feed])
-    size = swap["batch_size"]
-    return [min(size, 40 - start) for start in range(0, 40, size)]
+                      predict=predict)
+    converter = FrameConverter(swap["predict"], 32, 32, mask_blend=MaskBlend("none", 32),
+                               batch_size=swap["batch_size"], jobs=1)
+    faces = [ConvertFace(_matrix(30 + 20 * index, 45, 30, 0)) for index in range(4)]
+    frames = [ConvertFrame(f"frame_{index}.png", _frame(index), faces) for index in range(5)]
+    assert len(list(converter.convert(frames))) == 5
+    return seen
 
 
 @functools.lru_cache(maxsize=None)
