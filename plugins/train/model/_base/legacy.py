@@ -191,6 +191,9 @@ def _update_layers(layers: list[Any], functional: set[str], clip: Any = None) ->
         if not isinstance(layer, dict):
             raise _Unsupported(f"a layer entry is {type(layer).__name__}, not an object")
         class_name = layer.get("class_name")
+        if not isinstance(class_name, str) or not isinstance(layer.get("name", ""), str):
+            raise _Unsupported(f"a layer entry has the class name {str(class_name)[:80]} and the "
+                               f"name {str(layer.get('name'))[:80]}, not strings")
         if class_name in _CODE_CLASSES:
             raise _Unsupported(f"the layer '{layer.get('name')}' is a {class_name} layer, which "
                                "holds Python code; it is not loaded")
@@ -305,7 +308,7 @@ class Legacy:
                               f"{_MAX_CONFIG_BYTES} allowed")
         try:
             document = json.loads(text)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise self._error(f"its model config is not valid JSON ({err})") from err
         return document
 
@@ -323,6 +326,10 @@ class Legacy:
             rewrite_config(config, self._state_config)
         except _Unsupported as err:
             raise self._error(str(err)) from err
+        except (TypeError, AttributeError, KeyError, IndexError, RecursionError) as err:
+            # an entry of another type or shape than Keras 2 writes, met during the rewrite
+            raise self._error(f"its model config is not a Keras 2 model config "
+                              f"({type(err).__name__}: {str(err)[:200]})") from err
         self._import_custom_layers()
         try:
             model = keras.Model.from_config(config["config"])
