@@ -12,6 +12,11 @@ the model), and reports:
 * ``mean_face_ssim``: the mean SSIM of the set's own mean face (the pixel mean of all the
   identity's coverage crops) against the same crops: what a model that has learned only a
   blurred average scores. The margin ``recon_ssim - mean_face_ssim`` is what training bought;
+* ``recon_ssim_in_mask`` and ``mean_face_ssim_in_mask``: the same two, with each face's SSIM
+  map averaged inside its ``extended`` mask (weighted by the mask as training retrieves it for
+  the penalized loss: :func:`face_masks`). That is the part of the crop that the default loss
+  trains (``penalized_mask_loss``: the background and hair outside the mask do not count, so a
+  model trained with it leaves them as they started) and that convert blends into the frame;
 * ``identity``: for the A -> B swaps of the A faces, the share classified as B by the nearest
   identity mean, and the mean margin ``(d_A - d_B) / (d_A + d_B)`` (positive: nearer B); and
   ``identity_score``, the balanced share of the model's outputs classified as the identity of
@@ -50,8 +55,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 _FEATURE_SIZE = 16
 
 
-def ssim(first: np.ndarray, second: np.ndarray) -> float:
-    """Mean SSIM of two uint8/float images in 0-255 (per channel, then averaged)."""
+def ssim(first: np.ndarray, second: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """Mean SSIM of two uint8/float images in 0-255 (per channel, then averaged); with
+    ``weight`` (``(H, W)`` in [0, 1]), the SSIM map's average weighted by it."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     a, b = first.astype("float64"), second.astype("float64")
 
@@ -64,7 +70,9 @@ def ssim(first: np.ndarray, second: np.ndarray) -> float:
     cov = blur(a * b) - mu_a * mu_b
     index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)
              / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2)))
-    return float(index.mean())
+    if weight is None:
+        return float(index.mean())
+    return float(np.average(index.mean(axis=-1), weights=weight))
 
 
 def feature(face: np.ndarray) -> np.ndarray:
@@ -89,6 +97,28 @@ def coverage_crops(folder: Path, crop: tuple[str, float, float], size: int,
         image, (left, top, side) = read
         faces.append(resize_square(crop_square(image[..., :3], left, top, side), size))
     return np.stack(faces).astype("float32")
+
+
+def face_masks(folder: Path, crop: tuple[str, float, float], size: int,
+               count: int | None = None) -> np.ndarray:
+    """The ``extended`` mask of each face of ``folder`` (name order) in its coverage crop, at
+    ``size`` px, in [0, 1]: the stored mask as training retrieves it for the penalized loss
+    (train.ini defaults: threshold 4 %, blur 3 px)."""
+    from lib.align.aligned_face import AlignedFace
+    from lib.align.detected_face import DetectedFace
+    from lib.image import read_image_file
+
+    centering, coverage, y_offset = crop
+    masks = []
+    for path in sorted(folder.glob("*.png"))[:count]:
+        _, _, meta, _ = read_image_file(path)
+        detected = DetectedFace.from_png_meta(meta, path.name)
+        aligned = AlignedFace(detected.landmarks_xy, centering, size, coverage, y_offset)
+        mask = detected.mask["extended"].get_mask(0.0, 4, 3, "gaussian", 1,
+                                                  sub_crop=(aligned, centering))
+        interpolation = cv2.INTER_CUBIC if mask.shape[0] < size else cv2.INTER_AREA
+        masks.append(cv2.resize(mask, (size, size), interpolation=interpolation) / 255.0)
+    return np.clip(np.stack(masks), 0.0, 1.0)
 
 
 def _swap_model(model_dir: Path, config: Path | None, swap_model: bool):
@@ -147,10 +177,15 @@ def measure(demo: Path, count: int = 32) -> dict[str, object]:
     result: dict[str, object] = {"iterations": iterations, "faces": len(sides["a"])}
     for side, recon in (("a", recon_a), ("b", recon_b)):
         target = targets[side]
+        masks = face_masks(data / f"faces_{side}", crop, size_out, count)
         result[f"recon_ssim_{side}"] = float(np.mean([ssim(r, t) for r, t in zip(recon, target,
                                                                                    strict=True)]))
         result[f"mean_face_ssim_{side}"] = float(np.mean([ssim(means[side], t)
                                                           for t in target]))
+        result[f"recon_ssim_in_mask_{side}"] = float(np.mean([
+            ssim(r, t, m) for r, t, m in zip(recon, target, masks, strict=True)]))
+        result[f"mean_face_ssim_in_mask_{side}"] = float(np.mean([
+            ssim(means[side], t, m) for t, m in zip(target, masks, strict=True)]))
     result["identity_swap_a_to_b"] = nearest(swap_ab)
     result["identity_swap_b_to_a"] = nearest(swap_ba)
     result["check_real_a"] = nearest(targets["a"])
@@ -186,6 +221,10 @@ def main() -> int:
         recon, mean = result[f"recon_ssim_{side}"], result[f"mean_face_ssim_{side}"]
         print(f"{side.upper()}: reconstruction SSIM {recon:.3f}, mean-face SSIM {mean:.3f}, "
               f"margin {recon - mean:+.3f}")
+        recon, mean = (result[f"recon_ssim_in_mask_{side}"],
+                       result[f"mean_face_ssim_in_mask_{side}"])
+        print(f"{side.upper()} inside the face mask: reconstruction SSIM {recon:.3f}, "
+              f"mean-face SSIM {mean:.3f}, margin {recon - mean:+.3f}")
     swap = result["identity_swap_a_to_b"]
     recon = result["check_recon_a"]
     print(f"A -> B swaps classified as B: {swap['share_b']:.0%} (margin {swap['margin_b']:+.3f});"
