@@ -53,6 +53,11 @@ class ConfigItem(Generic[T]):
         ``True``: the value is stored in a model's state file when the model is created and wins
         over later edits of the configuration file. ``False``: the configuration file always
         wins.
+    unavailable
+        Values of a ``str`` option that Faceswap offers but that could only be refused here
+        (value -> why, and what to choose instead). They are not offered (neither among
+        ``choices`` nor in the help); setting one raises a ``ConfigError`` with the reason
+        instead of the plain "not allowed".
 
     Raises
     ------
@@ -69,6 +74,7 @@ class ConfigItem(Generic[T]):
     min_max: tuple[int, int] | tuple[float, float] | None = None
     rounding: int = -1
     fixed: bool = True
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.datatype not in _DATATYPES:
@@ -88,6 +94,13 @@ class ConfigItem(Generic[T]):
         if isinstance(self.choices, str) and self.choices != COLOR_CHOOSER:
             raise ValueError(f"`choices` must be a list or {COLOR_CHOOSER!r}. "
                              f"Received: {self.choices!r}")
+        if self.unavailable and (self.datatype is not str or not isinstance(self.choices, list)
+                                 or not self.choices):
+            raise ValueError("`unavailable` needs a str option with a list of `choices`.")
+        offered = [str(choice).lower() for choice in self.choices]
+        clash = [value for value in self.unavailable if value.lower() in offered]
+        if clash:
+            raise ValueError(f"`unavailable` values must not be among `choices`: {clash}")
         self._name = ""
         self._value: Any = None
         self._value = self._convert(self.default, "the default")
@@ -223,6 +236,12 @@ class ConfigItem(Generic[T]):
             if not _COLOR.match(text.lower()):
                 raise self._error(what, value)
         elif self.choices and text.lower() not in [str(c).lower() for c in self.choices]:
+            reason = {key.lower(): why for key, why in self.unavailable.items()}.get(
+                text.lower())
+            if reason is not None:
+                raise ConfigError(f"The value {value!r} of {what} is not available here: "
+                                  f"{reason} Choose {self._allowed()}, or delete the line to use "
+                                  f"the default ({self._format(self.default)}).")
             raise self._error(what, value)
         return text
 

@@ -32,7 +32,13 @@ HELPTEXT = ("Options that apply to every model plugin. Options marked as changea
 _MASK_TYPES = ["none", "bisenet-fp_face", "bisenet-fp_head", "components", "custom_face",
                "custom_head", "extended", "unet-dfl", "vgg-clear", "vgg-obstructed"]
 _FACE_LOSSES = [name for name in LOSS_NAMES if name != "flip" and not name.startswith("lpips")]
-_EXTRA_LOSSES = sorted([*LOSS_NAMES, "none"])
+# Faceswap compat: Faceswap offers the LPIPS losses as extra losses; their pretrained weights
+# are neither shipped nor downloaded here, so building them could only fail: they are not
+# offered, and a configuration naming one is refused with this reason when it is read.
+_LPIPS = {name: ("the LPIPS losses need pretrained weights that Faceswap downloads at run time "
+                 "and faceswap-original neither ships nor downloads.")
+          for name in LOSS_NAMES if name.startswith("lpips")}
+_EXTRA_LOSSES = sorted([*(name for name in LOSS_NAMES if name not in _LPIPS), "none"])
 
 # --- section "global" ---------------------------------------------------------------------------
 centering = ConfigItem(
@@ -123,18 +129,21 @@ class Loss(GlobalSection):
         info="The main loss function for faces.")
     loss_function_2 = ConfigItem(
         datatype=str, default="mse", group="loss", choices=_EXTRA_LOSSES, fixed=False,
+        unavailable=_LPIPS,
         info="A second loss function added to the main one ('none' for no second loss).")
     loss_weight_2 = ConfigItem(
         datatype=int, default=100, group="loss", min_max=(0, 400), rounding=1, fixed=False,
         info="The weight of the second loss in percent of the main loss (0 disables it).")
     loss_function_3 = ConfigItem(
         datatype=str, default="none", group="loss", choices=_EXTRA_LOSSES, fixed=False,
+        unavailable=_LPIPS,
         info="A third loss function ('none' for no third loss).")
     loss_weight_3 = ConfigItem(
         datatype=int, default=0, group="loss", min_max=(0, 400), rounding=1, fixed=False,
         info="The weight of the third loss in percent (0 disables it).")
     loss_function_4 = ConfigItem(
         datatype=str, default="none", group="loss", choices=_EXTRA_LOSSES, fixed=False,
+        unavailable=_LPIPS,
         info="A fourth loss function ('none' for no fourth loss).")
     loss_weight_4 = ConfigItem(
         datatype=int, default=0, group="loss", min_max=(0, 400), rounding=1, fixed=False,

@@ -4,9 +4,14 @@ from lib.config import ConfigItem
 HELPTEXT = ("Options for writing the converted frames as a video (FFmpeg's encoders, through "
             "PyAV), with the audio of the source or reference video.")
 
+# Faceswap compat: Faceswap also offers 'webm', which holds only VP8, VP9 or AV1 video: with
+# either codec below, writing it could only fail, so it is not offered (and refused with the
+# reason when a convert.ini names it).
 container = ConfigItem(
     datatype=str, default="mp4", group="codec",
-    choices=["avi", "flv", "mkv", "mov", "mp4", "mpeg", "webm"], gui_radio=True,
+    choices=["avi", "flv", "mkv", "mov", "mp4", "mpeg"], gui_radio=True,
+    unavailable={"webm": "a WebM file holds only VP8, VP9 or AV1 video, and the codecs here are "
+                         "H.264 (libx264) and H.265 (libx265)."},
     info="The video container (file type) of the output.")
 codec = ConfigItem(
     datatype=str, default="libx264", group="codec", choices=["libx264", "libx265"],

@@ -29,6 +29,9 @@ def test_calling_returns_the_value_and_strings_are_lower_case():
     ({"datatype": list, "default": []}, "needs `choices`"),
     ({"datatype": str, "default": "x", "choices": ["a", "b"]}, "Invalid value 'x'"),
     ({"datatype": int, "default": 9, "min_max": (0, 5), "rounding": 1}, "between 0 and 5"),
+    ({"datatype": bool, "default": False, "unavailable": {"x": "why"}}, "needs a str option"),
+    ({"datatype": str, "default": "a", "choices": ["a", "b"], "unavailable": {"B": "why"}},
+     "must not be among `choices`"),
 ])
 def test_declaration_errors(kwargs, match):
     arguments = {"group": "g", "info": "i", **kwargs}
@@ -104,3 +107,19 @@ def test_helptext_and_ini_value():
     listed = ConfigItem(datatype=list, default=["encoder", "decoder_a"], group="g", info="i",
                         choices=["encoder", "decoder_a"])
     assert listed.to_ini() == "encoder, decoder_a"
+
+
+def test_unavailable_values_are_not_offered_and_refused_with_the_reason():
+    """A value Faceswap offers that could only be refused here is neither a choice nor in the
+    help; setting it (in any case) gives the reason, the values to choose and the default."""
+    item = _named(ConfigItem(datatype=str, default="mp4", group="g", info="The container.",
+                             choices=["mkv", "mp4"],
+                             unavailable={"webm": "It holds no H.264 video."}))
+    assert "webm" not in item.helptext and "Choose from: mkv, mp4" in item.helptext
+    with pytest.raises(ConfigError, match=r"'WebM' of option 'section.option' is not available "
+                                          r"here: It holds no H.264 video\. Choose one of "
+                                          r"\['mkv', 'mp4'\].*default \(mp4\)"):
+        item.set("WebM")
+    with pytest.raises(ConfigError, match=r"Invalid value 'avi'.*expected one of"):
+        item.set("avi")
+    assert item() == "mp4"

@@ -22,6 +22,8 @@ _EXPECTED = [
     # ours (not Faceswap's): the compute type of mixed precision
     ("global", "mixed_precision_dtype", str, "auto", False),
     ("global", "nan_protection", bool, True, False),
+    ("global", "nan_rollbacks", int, 0, False),  # not in Faceswap
+    ("global", "nan_rollback_factor", float, 0.5, False),  # not in Faceswap
     ("global", "convert_batchsize", int, 16, False),
     ("global.loss", "loss_function", str, "ssim", False),
     ("global.loss", "loss_function_2", str, "mse", False),
@@ -95,7 +97,10 @@ def test_ranges_and_choices():
         "ffl", "gmsd", "l_inf_norm", "laploss", "logcosh", "mae", "ms_ssim", "mse",
         "pixel_gradient_diff", "smooth_loss", "ssim"]
     assert "none" in items["loss_function_2"].choices
-    assert "lpips_vgg16" in items["loss_function_2"].choices
+    # the LPIPS losses are not offered (their pretrained weights are not available here)
+    assert not any(name.startswith("lpips") for name in items["loss_function_2"].choices)
+    assert sorted(items["loss_function_2"].unavailable) == [
+        "lpips_alex", "lpips_squeeze", "lpips_vgg16"]
     assert items["mask_type"].choices[0] == "none"
     assert items["mask_type"].choices[1:] == sorted(items["mask_type"].choices[1:])
 
