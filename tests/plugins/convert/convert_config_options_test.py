@@ -166,6 +166,23 @@ def test_option_changes_behaviour(row: OptionRow, tmp_path: Path) -> None:
     run_row(row, tmp_path / row.id)
 
 
+# Options whose every choice is used (written), not only refused ("an option that can only be
+# rejected is not offered"); the ffmpeg options with the default codec (libx264: libx265 takes
+# other names for some tunes, profiles and levels, and is refused by the avi container).
+_EVERY_CHOICE = [(_M, "type", _blend), (_O, "format", _opencv), (_F, "container", _ffmpeg),
+                 (_F, "codec", _ffmpeg), (_F, "preset", _ffmpeg), (_F, "tune", _ffmpeg),
+                 (_F, "profile", _ffmpeg), (_F, "level", _ffmpeg)]
+
+
+@pytest.mark.parametrize(("section", "option", "probe"), [
+    pytest.param(*entry, id=f"{entry[0]}.{entry[1]}") for entry in _EVERY_CHOICE])
+def test_every_choice_is_usable(section: str, option: str, probe: Any, tmp_path: Path) -> None:
+    choices = convert_config.get_config().sections[section].items[option].choices
+    assert choices
+    for index, choice in enumerate(choices):
+        assert probe({section: {option: choice}}, tmp_path / "choice" / str(index)), choice
+
+
 @pytest.mark.parametrize("probe", [
     _blend, _match_hist, _opencv, _ffmpeg])
 def test_probe_sees_no_change_without_one(probe: Any, tmp_path: Path) -> None:

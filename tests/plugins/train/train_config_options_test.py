@@ -523,6 +523,50 @@ def test_option_changes_behaviour(row: OptionRow, tmp_path: Path) -> None:
     run_row(row, tmp_path)
 
 
+def _losses_built(options: Options, folder: Path) -> list[str]:
+    """The loss functions built for a model with a face and a learned mask per side."""
+    from plugins.train.model._base.settings import Loss
+    _load(options, folder)
+    loss = Loss()
+    loss.configure(SimpleNamespace(name="probe", outputs=[
+        _shape(None, 64, 64, 3), _shape(None, 64, 64, 1)] * 2))
+    return [type(function).__name__ for function in loss.functions.values()]
+
+
+def _optimizer_built(options: Options, folder: Path) -> str:
+    from plugins.train.model._base.settings import Optimizer
+    _load(options, folder)
+    return type(Optimizer().optimizer).__name__
+
+
+# Options whose every choice is used (built), not only refused ("an option that can only be
+# rejected is not offered"): (section, option, probe, other options).
+_EVERY_CHOICE = [
+    (_L, "loss_function", _losses_built, {}),
+    (_L, "loss_function_2", _losses_built, {}),
+    (_L, "loss_function_3", _losses_built, {_L: {"loss_weight_3": 50}}),
+    (_L, "loss_function_4", _losses_built, {_L: {"loss_weight_4": 50}}),
+    (_L, "mask_loss_function", _losses_built, {}),
+    (_O, "optimizer", _optimizer_built, {}),
+    (_O, "gradient_clipping", _optimizer_built, {}),
+    (_G, "mixed_precision_dtype", _tiny_model, _MIXED),
+    (_G, "centering", _batch, _OFFSET),
+]
+
+
+@pytest.mark.parametrize(("section", "option", "probe", "base"), [
+    pytest.param(*entry, id=f"{entry[0]}.{entry[1]}") for entry in _EVERY_CHOICE])
+def test_every_choice_is_usable(section: str, option: str, probe: Any, base: Options,
+                                tmp_path: Path) -> None:
+    cfg.reset_config()
+    choices = cfg.get_config().sections[section].items[option].choices
+    assert choices
+    for index, choice in enumerate(choices):
+        options = {name: dict(values) for name, values in base.items()}
+        options.setdefault(section, {})[option] = choice
+        assert probe(options, tmp_path / str(index)) is not None, choice
+
+
 def test_probe_sees_no_change_without_one(tmp_path: Path) -> None:
     """The probes are deterministic: the same options twice give the same observation (so a
     difference in a row comes from the option)."""
