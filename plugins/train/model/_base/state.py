@@ -43,6 +43,9 @@ PROGRAM = "faceswap-original"
 """The program name recorded in the state's ``written_by`` stamp."""
 _STAMP = "written_by"
 _MAX_STATE_BYTES = 64 * 1024 * 1024  # a genuine state file is a few kB
+# A genuine state nests 5 levels deep and holds about 50 values a session.
+_MAX_DEPTH = 16
+_MAX_VALUES = 1_000_000
 
 
 def program_version() -> str | None:
@@ -79,6 +82,8 @@ def read_embedded_state(model_file: str | Path) -> dict[str, Any] | None:
         with zipfile.ZipFile(model_file) as archive:
             if EMBEDDED_STATE not in archive.namelist():
                 return None
+            if archive.getinfo(EMBEDDED_STATE).file_size > _MAX_STATE_BYTES:
+                raise ValueError(f"the copy is larger than {_MAX_STATE_BYTES} bytes")
             state = json.loads(archive.read(EMBEDDED_STATE).decode("utf-8"))
     except (OSError, zipfile.BadZipFile, UnicodeDecodeError, ValueError, EOFError,
             RuntimeError) as err:
@@ -432,7 +437,7 @@ class State:
         elif isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             problem = f"its 'iterations' entry is {iterations!r}, not a count"
         else:
-            problem = _entry_problem(state)
+            problem = _size_problem(state) or _entry_problem(state)
         if problem:
             raise ModelFileError(f"{where[0].upper()}{where[1:]} is not a valid state file: "
                                  f"{problem}. {self._advice()}")
@@ -529,6 +534,23 @@ class State:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _size_problem(state: dict[str, Any]) -> str:
+    """``""``, or why the document is too deep or too large to be a state (what :class:`State`
+    does with it would take unbounded time)."""
+    pending, count = [(state, 0)], 0
+    while pending:
+        node, depth = pending.pop()
+        count += 1
+        if depth > _MAX_DEPTH or count > _MAX_VALUES:
+            return (f"it nests deeper than {_MAX_DEPTH} levels" if depth > _MAX_DEPTH
+                    else f"it holds more than {_MAX_VALUES} values")
+        if isinstance(node, dict):
+            pending.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            pending.extend((value, depth + 1) for value in node)
+    return ""
 
 
 def _entry_problem(state: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from lib.errors import ModelFileError
 from plugins.train import train_config as cfg
-from plugins.train.model._base.state import EMBEDDED_STATE, State
+from plugins.train.model._base.state import EMBEDDED_STATE, State, read_embedded_state
 from tests.fuzzing import Target, check, counts, fuzz, read_seeds, write_seeds
 from tests.plugins.train.model._base.fs2_models import fs2_state
 
@@ -124,3 +124,30 @@ def test_deeply_nested_state_file_is_refused(tmp_path):
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelFileError, match="corrupt or truncated"):
         _read_state(path)
+
+
+def test_too_deep_or_too_large_documents_are_refused(tmp_path):
+    """What the fuzzing found: a 15 MB copy in the model file whose session loss names nested
+    200 deep, 100,000 times over, was accepted, and writing it back took minutes."""
+    document = json.loads(_genuine_states(tmp_path / "genuine")[0])
+    nested: Any = "total"
+    for _ in range(20):
+        nested = [nested]
+    document["sessions"]["1"]["loss_names"] = [nested]
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / f"{_NAME}.keras").write_bytes(_archive(json.dumps(document).encode()))
+    with pytest.raises(ModelFileError, match="nests deeper than 16 levels"):
+        _read_state(folder / "x")
+    document["sessions"]["1"]["loss_names"] = ["total"] * 1_000_001
+    (folder / f"{_NAME}_state.json").write_text(json.dumps(document))
+    with pytest.raises(ModelFileError, match="holds more than 1000000 values"):
+        _read_state(folder / "x")
+
+
+def test_a_copy_larger_than_the_bound_is_not_read(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(EMBEDDED_STATE, b" " * (65 << 20))
+    (tmp_path / f"{_NAME}.keras").write_bytes(buffer.getvalue())
+    assert read_embedded_state(tmp_path / f"{_NAME}.keras") is None
