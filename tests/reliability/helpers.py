@@ -26,9 +26,9 @@ FAST_CONFIG = ("[global.loss]\nloss_function = mae\nloss_function_2 = none\n"
                "[global.optimizer]\nsave_optimizer = always\n")
 
 
-def make_data(root: Path, count: int = 4) -> tuple[Path, Path, Path]:
-    """Two folders of ``count`` 32 px faces and a fast training config."""
-    faces_a, faces_b = generate_demo_data(root, count=count, seed=1, size=32)
+def make_data(root: Path, count: int = 4, size: int = 32) -> tuple[Path, Path, Path]:
+    """Two folders of ``count`` faces of ``size`` px and a fast training config."""
+    faces_a, faces_b = generate_demo_data(root, count=count, seed=1, size=size)
     config = root / "train.ini"
     config.write_text(FAST_CONFIG)
     return faces_a, faces_b, config
