@@ -339,6 +339,7 @@ _G, _L, _O, _T = "global", "global.loss", "global.optimizer", "trainer.augmentat
 _OFFSET = {_G: {"vertical_offset": 20}}
 _USE_EMA = {_O: {"use_ema": True, "ema_frequency": 10}}
 _MIXED = {_G: {"mixed_precision": True}}
+_SHORT_SEARCH = {_G: {"lr_finder_iterations": 100}}
 _CLAHE = {_T: {"color_clahe_chance": 75}}
 
 GLOBAL_ROWS = [
@@ -348,8 +349,8 @@ GLOBAL_ROWS = [
     _row(_G, "icnr_init", (False, True), _tiny_model),
     _row(_G, "conv_aware_init", (False, True), _tiny_model),
     _row(_G, "lr_finder_iterations", (100, 200), _lr_finder),
-    _row(_G, "lr_finder_mode", ("set", "graph_and_exit"), _lr_finder),
-    _row(_G, "lr_finder_strength", ("default", "extreme"), _lr_finder),
+    _row(_G, "lr_finder_mode", ("set", "graph_and_exit"), _lr_finder, _SHORT_SEARCH),
+    _row(_G, "lr_finder_strength", ("default", "extreme"), _lr_finder, _SHORT_SEARCH),
     _row(_G, "reflect_padding", (False, True), _tiny_model),
     _row(_G, "mixed_precision", (False, True), _tiny_model, {_G: {"mixed_precision_dtype":
                                                                   "float16"}}),
