@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import pickle
 import zlib
 from collections.abc import Iterator
@@ -246,7 +245,7 @@ def _check_landmarks(value: Any, where: str) -> np.ndarray:
     if isinstance(value, (list, tuple)):  # Faceswap compat: updater ListToNumpy
         try:
             value = np.array(value, dtype="float32")
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise _Refused(f"landmarks that are not numbers at {where}") from err
     _check_array(value, where, _LANDMARK_SHAPES)
     if value.dtype.kind != "f":
@@ -266,7 +265,7 @@ def _check_mask(entry: Any, where: str) -> None:
     if isinstance(matrix, list):  # as in a PNG header
         try:
             matrix = entry["affine_matrix"] = np.array(matrix, dtype="float64")
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise _Refused(f"a mask matrix that is not numbers at {where}") from err
     _check_array(matrix, f"{where}/affine_matrix", {(2, 3)})
     entry["interpolator"] = _to_int(entry["interpolator"], f"{where}/interpolator")
@@ -324,7 +323,7 @@ def _normalise(path: Path | str, obj: Any) -> tuple[float, dict[str, dict[str, A
             meta = obj["__meta__"]
             version = meta.get("version") if isinstance(meta, dict) else None
             if isinstance(version, bool) or not isinstance(version, (int, float)) \
-                    or not math.isfinite(version):
+                    or not -1e6 < version < 1e6:  # a float, finite (an int may be huge)
                 raise _Refused(f"a version of {version!r}")
             version = float(version)
             data = obj.get("__data__")

@@ -77,7 +77,7 @@ class DetectedFace:
         """
         try:
             return cls._from_meta(meta)
-        except (ValueError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError, OverflowError) as err:  # Overflow: 1e400 ints
             message = f"no {err.args[0]}" if isinstance(err, KeyError) else err
             raise MetadataError(
                 f"The Faceswap metadata of '{name}' is not a valid face header: {message}. "

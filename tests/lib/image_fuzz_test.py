@@ -17,10 +17,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from faceswap_original.demo_data import write_demo_faces
 from lib.align.aligned_face import AlignedFace
 from lib.align.detected_face import DetectedFace
-from lib.image import parse_literal, read_image, read_image_meta
+from lib.image import MetadataError, parse_literal, read_image, read_image_meta
 from tests.fuzzing import (
     BYTE_MUTATIONS,
     SENTINEL,
@@ -138,3 +140,15 @@ def test_fuzz_face_png(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine(tmp_path / "genuine"))
     report = fuzz(f"{__name__}:face_target", seeds, tmp_path / "work", _SEED, count)
     check(report, count)
+
+
+def test_numbers_beyond_float_are_refused(tmp_path):
+    """What the fuzzing found: an integer too large for a float (10**400) among the landmarks
+    escaped as OverflowError."""
+    png = _genuine(tmp_path / "genuine")[0]
+    header = parse_literal(_text(png).decode())
+    header["alignments"]["landmarks_xy"][60][1] = 10 ** 400
+    path = tmp_path / "face.png"
+    path.write_bytes(_with_text(png, str(header).encode()))
+    with pytest.raises(MetadataError, match="not a valid face header"):
+        _read_face(path)

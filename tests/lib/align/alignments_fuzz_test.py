@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from lib.align.alignments import _RestrictedUnpickler, load_alignments, serialize_alignments
+from lib.errors import FaceswapError
 from tests.fuzzing import (
     BYTE_MUTATIONS,
     SENTINEL,
@@ -123,3 +125,23 @@ def test_fuzz_alignments_file(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine())
     report = fuzz(f"{__name__}:alignments_target", seeds, tmp_path / "work", _SEED, count)
     check(report, count)
+
+
+@pytest.mark.parametrize("change", ["landmarks", "matrix", "version"])
+def test_numbers_beyond_float_are_refused(tmp_path, change):
+    """What the fuzzing found: an integer too large for a float (10**400) in the landmarks, a
+    mask's matrix or the version escaped as OverflowError."""
+    face = _face(0)
+    version: Any = 2.4
+    if change == "landmarks":
+        face["landmarks_xy"] = face["landmarks_xy"].tolist()
+        face["landmarks_xy"][5][1] = 10 ** 400
+    elif change == "matrix":
+        face["mask"]["components"]["affine_matrix"] = [[10 ** 400, 0, 0], [0, 1, 0]]
+    else:
+        version = 10 ** 400
+    path = tmp_path / "alignments.fsa"
+    path.write_bytes(zlib.compress(pickle.dumps(
+        {"__meta__": {"version": version}, "__data__": {"f.png": {"faces": [face]}}})))
+    with pytest.raises(FaceswapError, match="cannot be used"):
+        load_alignments(path)
