@@ -280,6 +280,7 @@ def _is_points(entry: Any) -> bool:
     return (isinstance(entry, list)
             and all(isinstance(point, list) and len(point) == 2
                     and all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                            and -1e30 < value < 1e30  # an int may exceed any float
                             for value in point) for point in entry))
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
+from lib.errors import FaceswapError
 from lib.training.generator import FeederOptions, _FaceSet
 from tests.fuzzing import Target, check, counts, fuzz, read_seeds, write_seeds
 from tests.lib.align.faces import spec_landmarks
@@ -61,3 +63,17 @@ def test_fuzz_landmarks_json(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine())
     report = fuzz(f"{__name__}:landmarks_target", seeds, tmp_path / "work", _SEED, count)
     check(report, count)
+
+
+def test_numbers_beyond_float_are_refused(tmp_path):
+    """What the fuzzing found: an integer too large for a float (10**400) among the points
+    escaped as OverflowError."""
+    entries = {name: _points(20.0) for name in _IMAGES}
+    entries["face_1.png"][53][1] = 10 ** 400
+    seeds = write_seeds(tmp_path / "seeds", [json.dumps(entries).encode()])
+    target = landmarks_target(seeds)
+    for name, content in target.support.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "landmarks.json").write_bytes(target.seeds[0])
+    with pytest.raises(FaceswapError, match="landmarks of 'face_1.png'.*not 68"):
+        target.read(tmp_path / "landmarks.json")
