@@ -73,6 +73,9 @@ def test_demo_trains_previews_and_swaps(tmp_path):
         "zoom_amount", "rotation_range", "shift_range", "flip_chance", "color_lightness",
         "color_ab", "color_clahe_chance")] == [0] * 7
     assert config["global.optimizer"]["save_optimizer"] == "exit"
+    loss = config["global.loss"]  # Faceswap's default loss, on the whole crop
+    assert (loss["loss_function"], loss["loss_function_2"], loss.getint("loss_weight_2"),
+            loss.getboolean("penalized_mask_loss")) == ("ssim", "mse", 100, False)
     assert config["global"].getboolean("mixed_precision", False) == bool(
         expected["global"].get("mixed_precision", False))
     # the folder the demo reports is a model folder: convert -m takes it
