@@ -90,13 +90,15 @@ def _genuine(root: Path) -> list[bytes]:
     return seeds
 
 
-@counts(40, 1000)
+@counts(25, 1000)
 def test_fuzz_faceswap_2_model_file(tmp_path, count):
     pytest.importorskip("tf_keras", reason="tf-keras (Keras 2, in the 'test' extra) writes the "
                                            "Faceswap 2 model files")
     seeds = write_seeds(tmp_path / "seeds", _genuine(tmp_path / "genuine"))
+    # the default subset builds with Keras's NumPy backend (a fast start); the full run with the
+    # backend under test
     report = fuzz(f"{__name__}:legacy_target", seeds, tmp_path / "work", _SEED, count,
-                  backend=BACKEND, memory_mb=2048)
+                  backend=BACKEND if count >= 1000 else "numpy", memory_mb=2048)
     check(report, count)
 
 
