@@ -13,8 +13,9 @@ import keras
 
 from lib.errors import FaceswapError
 
-__all__ = ["FaceswapError", "atomic_replace", "fsync_folder", "get_backend",
-           "get_keras_version", "get_module_objects", "temporary_prefix", "write_atomic"]
+__all__ = ["AtomicGroup", "FaceswapError", "atomic_replace", "atomic_replace_group",
+           "fsync_folder", "get_backend", "get_keras_version", "get_module_objects",
+           "temporary_prefix", "write_atomic"]
 
 _BACKENDS = ("apple_silicon", "cpu", "directml", "nvidia", "rocm")
 
@@ -129,6 +130,70 @@ def atomic_replace(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         temp.unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
+
+
+class AtomicGroup:
+    """Several files replaced together (see :func:`atomic_replace_group`)."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Path, Path]] = []
+
+    @property
+    def temporary_files(self) -> list[Path]:
+        """The temporary files handed out so far, in order."""
+        return [temp for temp, _ in self._items]
+
+    def temp_for(self, path: str | Path, suffix: str = ".tmp") -> Path:
+        """A new temporary file in ``path``'s folder (named as :func:`atomic_replace` names
+        them), to be renamed over ``path`` when the group commits."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix,
+                                             dir=path.parent)
+        os.close(handle)
+        temp = Path(temp_name)
+        self._items.append((temp, path))
+        os.chmod(temp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        return temp
+
+    def _commit(self) -> None:
+        # Every file reaches the disk before any is renamed: a failed fsync (a full disk or an
+        # I/O error surfacing late) leaves every target as it was.
+        for temp, _ in self._items:
+            with open(temp, "rb") as written:
+                os.fsync(written.fileno())
+        for temp, path in self._items:
+            self._rename(temp, path)
+        for folder in dict.fromkeys(path.parent for _, path in self._items):
+            fsync_folder(folder)
+
+    @staticmethod
+    def _rename(temp: Path, path: Path) -> None:
+        os.replace(temp, path)
+
+    def _discard(self) -> None:
+        for temp, _ in self._items:
+            temp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_replace_group() -> Iterator[AtomicGroup]:
+    """Replace several files so that a failure while writing any of them changes none.
+
+    Yields an :class:`AtomicGroup`; ``group.temp_for(path)`` gives a temporary file for the
+    caller to write. When the block ends without an exception every temporary file is fsynced,
+    then each is renamed over its target in the order they were asked for, and the folders are
+    fsynced; on an exception (in the block or in an fsync) every temporary file is deleted and
+    no target has changed. A crash during the renames leaves each target old or new, never
+    partial.
+    """
+    group = AtomicGroup()
+    try:
+        yield group
+        group._commit()
+    except BaseException:
+        group._discard()
+        raise
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

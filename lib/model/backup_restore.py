@@ -23,6 +23,7 @@ from pathlib import Path
 from lib.errors import FaceswapError
 from lib.logger import VERBOSE
 from lib.model.model_folder import ModelFolder
+from lib.model.save_error import save_error, write_error_in
 from lib.utils import atomic_replace, fsync_folder
 
 __all__ = ["Backup"]
@@ -39,6 +40,27 @@ def _copy_file_atomic(source: str | Path, destination: str | Path) -> None:
         with open(temp, "wb") as temp_file, open(source, "rb") as source_file:
             shutil.copyfileobj(source_file, temp_file, _COPY_CHUNK)
         shutil.copystat(source, temp)
+
+
+def _copy_tree(source: str | Path, destination: str | Path) -> None:
+    """``shutil.copytree`` with links copied as links, where a failed file copy raises its own
+    error (copytree gathers them into one ``shutil.Error`` that has lost their ``errno``: a full
+    disk would read as an unknown failure)."""
+    failures: list[OSError] = []
+
+    def copy(src: str, dst: str, *, follow_symlinks: bool = True) -> str:
+        try:
+            return shutil.copy2(src, dst, follow_symlinks=follow_symlinks)
+        except OSError as err:
+            failures.append(err)
+            raise
+
+    try:
+        shutil.copytree(source, destination, symlinks=True, copy_function=copy)
+    except shutil.Error as err:
+        if failures:
+            raise failures[0] from err
+        raise
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -183,6 +205,10 @@ class Backup:
         ------
         TypeError
             If ``iterations`` is not an integer.
+        lib.model.save_error.SaveError
+            When the disk refuses a write (a full disk, an I/O error): no partial snapshot is
+            left and an earlier snapshot of that name is intact; the message says how much space
+            the snapshot needs.
         """
         if isinstance(iterations, bool) or not isinstance(iterations, int):
             raise TypeError("`iterations` must be an integer. Received: "
@@ -201,15 +227,37 @@ class Backup:
                 logger.debug("Snapshot: copying '%s' to '%s'", source, destination)
                 # Links are copied as links: a snapshot never reaches outside the folder.
                 if os.path.isdir(source) and not os.path.islink(source):
-                    shutil.copytree(source, destination, symlinks=True)
+                    _copy_tree(source, destination)
                 else:
                     shutil.copy2(source, destination, follow_symlinks=False)
             _fsync_tree(building)
             self._move_into_place(building, snapshot_dir)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(building, ignore_errors=True)
-            raise
+            cause = write_error_in(err) if isinstance(err, Exception) else None
+            if cause is None:
+                raise
+            raise save_error(
+                "a snapshot", parent, cause, {"snapshot": self._live_size()},
+                target=snapshot_dir,
+                kept=f"The model itself was saved; no partial snapshot is left"
+                     f"{' and the earlier snapshot is intact' if snapshot_dir.exists() else ''}"
+                     ".") from err
         logger.info("Saved snapshot (%s iterations)", iterations)
+
+    def _live_size(self) -> int:
+        """The bytes of the model's live items (what a snapshot copies)."""
+        total = 0
+        for filename in os.listdir(self.model_dir):
+            if not self._check_valid(filename, for_restore=False):
+                continue
+            path = os.path.join(self.model_dir, filename)
+            if os.path.isdir(path) and not os.path.islink(path):
+                for root, _, files in os.walk(path):
+                    total += sum(os.lstat(os.path.join(root, name)).st_size for name in files)
+            else:
+                total += os.lstat(path).st_size
+        return total
 
     @staticmethod
     def _move_into_place(building: Path, snapshot_dir: Path) -> None:

@@ -289,12 +289,15 @@ class EventWriter:
             self._records.flush()
 
     def close(self) -> None:
-        """Flush and close the file. Calling it again does nothing."""
-        self.flush()
-        with self._lock:
-            if not self._closed:
-                self._records.close()
-                self._closed = True
+        """Flush and close the file. Calling it again does nothing. The file is closed even when
+        the flush fails (a full disk): the error is raised once it is."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                if not self._closed:
+                    self._closed = True
+                    self._records.close()
 
     def _check_open(self) -> None:
         """Refuse writes after :meth:`close`."""

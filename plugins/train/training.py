@@ -3,9 +3,12 @@ TensorBoard logs, the learning-rate warm-up and previews (Faceswap's ``plugins.t
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +110,7 @@ class Trainer:
             self._model.warmup_steps)
         self._rollback = _nan_rollback(self._model)
         self._model.state.add_session_batchsize(plugin.batch_size)
+        self._log_failed = False
         self._tensorboard = self._set_tensorboard()
         self._start_time = time.monotonic()
         self._session_steps = 0
@@ -133,7 +137,37 @@ class Trainer:
             return None
         log_dir = self._model.io.folder.session_logs_dir(self._model.state.session_id)
         logger.debug("TensorBoard logs in '%s'", log_dir)
-        return EventWriter(log_dir)
+        try:
+            return EventWriter(log_dir)
+        except OSError as err:
+            self._log_failed = True
+            logger.warning("The TensorBoard log could not be started in '%s' (%s). Training "
+                           "goes on; the log starts at the first save that can write it.",
+                           log_dir, _reason(err))
+            return None
+
+    def _log(self, write: Callable[[EventWriter], None]) -> None:
+        """One write of the TensorBoard log. A write the disk refuses (full, I/O error) is a
+        warning: training goes on, the file is closed (the events before the failure stay
+        readable), and the log resumes in a new file of the session at the next save that can
+        write one."""
+        if self._tensorboard is None:
+            return
+        try:
+            write(self._tensorboard)
+        except OSError as err:
+            writer, self._tensorboard, self._log_failed = self._tensorboard, None, True
+            logger.warning("Writing the TensorBoard log '%s' failed (%s). Training goes on; the "
+                           "log resumes in a new file at the next save that can write it.",
+                           writer.path, _reason(err))
+            with contextlib.suppress(OSError):
+                writer.close()
+
+    def _reopen_log(self) -> None:
+        """After a failed log write, try a new event file (at a save)."""
+        if self._log_failed and self._tensorboard is None:
+            self._log_failed = False
+            self._tensorboard = self._set_tensorboard()
 
     def train_one_step(self) -> np.ndarray:
         """One iteration: count it, train on one batch, log and check the losses.
@@ -161,10 +195,9 @@ class Trainer:
         loss = np.concatenate([[float(np.sum(losses))], losses]).astype("float32")
         iteration = self._model.iterations
         if self._tensorboard is not None:
-            self._tensorboard.add_scalars(
-                {f"batch_{name}": float(value)
-                 for name, value in zip(self._model.state.loss_names, loss, strict=False)},
-                iteration)
+            scalars = {f"batch_{name}": float(value)
+                       for name, value in zip(self._model.state.loss_names, loss, strict=False)}
+            self._log(lambda writer: writer.add_scalars(scalars, iteration))
         if not np.all(np.isfinite(loss)) and self._rollback.available:
             self._rollback.roll_back(iteration, self._warmup)
             self._model.io.history.clear()  # the steps since the save are undone
@@ -205,17 +238,26 @@ class Trainer:
     def save(self, is_exit: bool = False) -> None:
         """Save the model (and state), write the preview (as its PNG and, with the losses, into
         the session's TensorBoard event file, tag ``preview`` at the iteration count), flush the
-        logs and, when a timelapse is set, add its image."""
+        logs and, when a timelapse is set, add its image.
+
+        A failed write of the model, state or backups (a full disk, an I/O error) stops training
+        with a :class:`~lib.model.save_error.SaveError` (the previous save is intact); a failed
+        write of the preview, the timelapse image or the TensorBoard log is a warning, and
+        training goes on.
+        """
         self._model.io.save(is_exit=is_exit)
         self._rollback.remember()
         image = self._preview_image(self._feeder)
         if image is not None:
-            self._write_image(image, self._preview_path, "Preview")
-        if self._tensorboard is not None:
-            if image is not None:
-                self._tensorboard.add_image("preview", image[..., ::-1], self._model.iterations)
-            self._tensorboard.flush()
-        self.write_timelapse()
+            self._write_optional_image(image, self._preview_path, "Preview")
+        self._reopen_log()
+        iteration = self._model.iterations
+        if image is not None:
+            self._log(lambda writer: writer.add_image("preview", image[..., ::-1], iteration))
+        self._log(lambda writer: writer.flush())
+        timelapse = self._timelapse_image()
+        if timelapse is not None:
+            self._write_optional_image(*timelapse, "Timelapse image")
 
     def snapshot(self) -> None:
         """Copy the model folder, as just saved, to ``<model_dir>_snapshot_<iterations>_iters``.
@@ -238,11 +280,16 @@ class Trainer:
         JPEG); we name it by the model's iteration count (as a PNG), which sorts in the order of
         training and says how far training had got.
         """
+        timelapse = self._timelapse_image()
+        return None if timelapse is None else self._write_image(*timelapse, "Timelapse image")
+
+    def _timelapse_image(self) -> tuple[np.ndarray, Path] | None:
+        """The timelapse image and its path, or ``None`` without a timelapse (or faces)."""
         if self._timelapse is None:
             return None
         feeder, folder = self._timelapse
-        return self._write_preview_of(feeder, folder / f"{self._model.iterations:08d}.png",
-                                      "Timelapse image")
+        image = self._preview_image(feeder)
+        return None if image is None else (image, folder / f"{self._model.iterations:08d}.png")
 
     def _write_preview_of(self, feeder: Feeder, path: Path, what: str) -> Path | None:
         """Compose the preview of ``feeder``'s fixed faces and write it to ``path``."""
@@ -262,11 +309,25 @@ class Trainer:
         logger.verbose("%s written to '%s'", what, path)
         return path
 
+    def _write_optional_image(self, image: np.ndarray, path: Path, what: str) -> Path | None:
+        """:meth:`_write_image`, where a write the disk refuses is a warning (the previous image
+        stays as it was): the preview and the timelapse are not the model."""
+        try:
+            return self._write_image(image, path, what)
+        except OSError as err:
+            logger.warning("%s '%s' could not be written (%s). Training goes on; the previous "
+                           "image, if any, is unchanged.", what, path, _reason(err))
+            return None
+
     def close(self) -> None:
         """Close the TensorBoard writer (the feeders belong to the caller)."""
-        if self._tensorboard is not None:
-            self._tensorboard.close()
-            self._tensorboard = None
+        self._log(lambda writer: writer.close())
+        self._tensorboard = None
+
+
+def _reason(err: OSError) -> str:
+    """``"No space left on device"`` for an OSError with an errno, else its message."""
+    return (os.strerror(err.errno) if err.errno is not None else str(err)) or type(err).__name__
 
 
 def _nan_rollback(model: Any) -> NanRollback:

@@ -1,6 +1,7 @@
 """Tests for lib.utils and lib.logger."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -52,8 +53,9 @@ def test_get_backend_environment_override(monkeypatch):
 
 def test_get_module_objects_lists_only_public_names_defined_here():
     names = utils.get_module_objects("lib.utils")
-    assert names == ["atomic_replace", "fsync_folder", "get_backend", "get_keras_version",
-                     "get_module_objects", "write_atomic"]
+    assert names == ["AtomicGroup", "atomic_replace", "atomic_replace_group", "fsync_folder",
+                     "get_backend", "get_keras_version", "get_module_objects",
+                     "temporary_prefix", "write_atomic"]
     # FaceswapError is imported into lib.utils, not defined there; `inspect`, `os` are modules
     assert "FaceswapError" not in names
 
@@ -140,3 +142,50 @@ def test_atomic_replace_leaves_the_old_file_when_the_writer_fails(tmp_path):
     with utils.atomic_replace(target, suffix=".keras") as temp:
         temp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_atomic_replace_group_replaces_every_file_in_order(tmp_path, monkeypatch):
+    (tmp_path / "a.keras").write_text("old a")
+    renamed = []
+    rename = utils.AtomicGroup._rename
+
+    def record(temp, path):
+        renamed.append(path.name)
+        rename(temp, path)
+
+    monkeypatch.setattr(utils.AtomicGroup, "_rename", staticmethod(record))
+    with utils.atomic_replace_group() as group:
+        for name in ("a.keras", "b.json", "a.keras.bk"):
+            temp = group.temp_for(tmp_path / name)
+            assert temp.parent == tmp_path and temp.name.startswith(f".{name}.")
+            temp.write_text(f"new {name}")
+    assert renamed == ["a.keras", "b.json", "a.keras.bk"]
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == {
+        "a.keras": "new a.keras", "b.json": "new b.json", "a.keras.bk": "new a.keras.bk"}
+
+
+@pytest.mark.parametrize("where", ["block", "fsync"])
+def test_atomic_replace_group_changes_nothing_when_any_write_fails(tmp_path, monkeypatch, where):
+    """A failure while writing the second file, or in the fsync of the last (before any
+    rename), leaves every target as it was and no temporary file."""
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_text(f"old {name}")
+    fsyncs = []
+    real_fsync = os.fsync
+
+    def fsync(handle):
+        fsyncs.append(handle)
+        if where == "fsync" and len(fsyncs) == 3:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(handle)
+
+    monkeypatch.setattr(utils.os, "fsync", fsync)
+    with pytest.raises(OSError, match="Input/output|No space"):
+        with utils.atomic_replace_group() as group:
+            group.temp_for(tmp_path / "a").write_text("new a")
+            if where == "block":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            group.temp_for(tmp_path / "b").write_text("new b")
+            group.temp_for(tmp_path / "c").write_text("new c")
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == {
+        "a": "old a", "b": "old b", "c": "old c"}

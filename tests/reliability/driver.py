@@ -1,7 +1,7 @@
 """``python -m tests.reliability.driver ARGS``: the faceswap-original command line with the test
 plugins installed. ``RELIABILITY_SLOW_SAVE=<seconds>`` widens the windows a crash can hit: each
-atomic file replacement waits that long before its rename, and the state file is written that
-long after the model file."""
+atomic file replacement waits that long before its rename, and each file of a save (model, state,
+backups: one atomic group) waits that long after its rename, before the next one's."""
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +14,9 @@ from tests.plugins.train.model.plugin_helpers import installed_plugins
 
 
 def _slow_saves(delay: float) -> None:
+    from lib import utils
     from lib.model import backup_restore
-    from plugins.train.model._base import io, state
+    from plugins.train.model._base import state
 
     def slow(real):
         @contextlib.contextmanager
@@ -25,8 +26,14 @@ def _slow_saves(delay: float) -> None:
                 time.sleep(delay)  # the temporary file is complete, not yet renamed
         return replace
 
-    io.atomic_replace = slow(io.atomic_replace)
     backup_restore.atomic_replace = slow(backup_restore.atomic_replace)
+    rename = utils.AtomicGroup._rename
+
+    def slow_rename(temp, path):
+        rename(temp, path)
+        time.sleep(delay)  # this file of the save is in place, the next ones not yet
+
+    utils.AtomicGroup._rename = staticmethod(slow_rename)
     save = state.State.save
 
     def late_save(self):

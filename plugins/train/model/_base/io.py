@@ -19,7 +19,8 @@ from lib.errors import FaceswapError, ModelFileError
 from lib.model.backup_restore import Backup
 from lib.model.folder_lock import save_lock
 from lib.model.model_folder import MODEL_EXTENSION, ModelFolder
-from lib.utils import atomic_replace
+from lib.model.save_error import save_error, write_error_in
+from lib.utils import atomic_replace_group
 from plugins.train.model._base.legacy import Legacy
 from plugins.train.model._base.state import EMBEDDED_STATE
 
@@ -388,30 +389,49 @@ class IO:
         return (force_save_optimizer or self._save_optimizer == "always"
                 or (self._save_optimizer == "exit" and is_exit))
 
-    def _write_model(self, include_optimizer: bool) -> None:
-        """Save through :func:`lib.utils.atomic_replace`: a crash leaves the old file or the new
-        one, never a partial file. A copy of the state is stored in the archive."""
+    def _detach_optimizer(self, include_optimizer: bool) -> bool:
+        """Whether the optimizer stays out of the file: when asked to, and when it never stepped
+        (it has no state worth saving, and would not match the built optimizer on resume)."""
+        optimizer = getattr(self._get_model(), "optimizer", None)
+        return optimizer is not None and (not include_optimizer
+                                          or not getattr(optimizer, "built", True))
+
+    def _write_model(self, temp: Path, include_optimizer: bool, state_json: str) -> None:
+        """Write the model file to ``temp`` (renamed into place by the caller), with a copy of
+        the state stored in the archive."""
         model = self._get_model()
         optimizer = getattr(model, "optimizer", None)
-        # An optimizer that never stepped has no state worth saving (and would not match the
-        # built optimizer on resume).
-        detach = optimizer is not None and (not include_optimizer
-                                            or not getattr(optimizer, "built", True))
-        with atomic_replace(self.filename, suffix=_EXTENSION) as temp:
+        detach = self._detach_optimizer(include_optimizer)
+        if detach:
+            # The .keras format has no include_optimizer flag: detach it while saving.
+            model.optimizer = None
+        try:
+            model.save(temp)
+        finally:
             if detach:
-                # The .keras format has no include_optimizer flag: detach it while saving.
-                model.optimizer = None
-            try:
-                model.save(temp)
-            finally:
-                if detach:
-                    model.optimizer = optimizer
-            # Faceswap 3 (Keras 3.12) must be able to open what we write.
-            rewrite_for_faceswap3(temp)
-            # The state goes inside the model file too, so the weights and their iteration
-            # count are renamed into place together (see State: the copy wins on a mismatch).
-            with zipfile.ZipFile(temp, "a") as archive:
-                archive.writestr(EMBEDDED_STATE, self._get_state().to_json())
+                model.optimizer = optimizer
+        # Faceswap 3 (Keras 3.12) must be able to open what we write.
+        rewrite_for_faceswap3(temp)
+        # The state goes inside the model file too, so the weights and their iteration count
+        # are renamed into place together (see State: the copy wins on a mismatch).
+        with zipfile.ZipFile(temp, "a") as archive:
+            archive.writestr(EMBEDDED_STATE, state_json)
+
+    def _save_sizes(self, include_optimizer: bool, backup: bool, state_json: str
+                    ) -> dict[str, int]:
+        """The bytes a save writes, estimated before writing: the model file (its weights, and
+        the optimizer's when included), the state file, and their backups."""
+        model = self._get_model()
+        variables = list(model.weights)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not self._detach_optimizer(include_optimizer):
+            variables += list(optimizer.variables)
+        model_bytes = sum(int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
+                          for variable in variables)
+        sizes = {"model file": model_bytes, "state file": len(state_json.encode("utf-8"))}
+        if backup:
+            sizes["backups"] = sizes["model file"] + sizes["state file"]
+        return sizes
 
     def _should_backup(self, average: float) -> bool:
         """Faceswap 3's rule: the first average is stored without a backup; later, back up (and
@@ -426,8 +446,13 @@ class IO:
         return False
 
     def save(self, is_exit: bool = False, force_save_optimizer: bool = False) -> None:
-        """Save the model and its state atomically; back both up when the average loss since the
-        last save is the lowest seen.
+        """Save the model and its state; back both up when the average loss since the last save
+        is the lowest seen.
+
+        The save is one atomic group (:func:`lib.utils.atomic_replace_group`): the model file,
+        the state file and, when backing up, their backups are written as temporary files and
+        fsynced, and only then renamed into place. A failure while writing any of them (a full
+        disk, an I/O error) changes none of the previous files and leaves no temporary file.
 
         Parameters
         ----------
@@ -435,16 +460,46 @@ class IO:
             The training session is ending (``save_optimizer="exit"`` includes the optimizer).
         force_save_optimizer
             Include the optimizer whatever ``save_optimizer`` says (for snapshots).
+
+        Raises
+        ------
+        lib.model.save_error.SaveError
+            When the disk refuses a write (what failed, the space the save needs, the folder).
+
+        Faceswap compat: Faceswap writes the model, then the state, then copies each to its
+        backup, each file on its own; a failure part way leaves a new model beside an old state
+        or backup. Here they change together or not at all.
         """
         logger.debug("Saving Model...")
         average = float(np.mean(self._history)) if self._history else 0.0
         self._history.clear()
+        state = self._get_state()
+        lowest = state.lowest_avg_loss
         backup = bool(average) and self._should_backup(average)
-        self._write_model(self._include_optimizer(is_exit, force_save_optimizer))
-        self._get_state().save()
-        if backup:
-            for path in self._folder.backup_files():
-                self._backup.backup_model(path)
+        include_optimizer = self._include_optimizer(is_exit, force_save_optimizer)
+        state_json = state.to_json()
+        writing: Path | None = self._folder.model_file
+        try:
+            with atomic_replace_group() as group:
+                model_temp = group.temp_for(self._folder.model_file, suffix=_EXTENSION)
+                self._write_model(model_temp, include_optimizer, state_json)
+                writing = self._folder.state_file
+                state_temp = group.temp_for(self._folder.state_file)
+                state_temp.write_bytes(state_json.encode("utf-8"))
+                if backup:
+                    for temp, path in ((model_temp, self._folder.model_file),
+                                       (state_temp, self._folder.state_file)):
+                        writing = ModelFolder.backup_of(path)
+                        shutil.copyfile(temp, group.temp_for(writing))
+                writing = None  # the group's fsyncs and renames
+        except Exception as err:
+            cause = write_error_in(err)
+            if cause is None:
+                raise
+            state.lowest_avg_loss = lowest  # no backup was made
+            raise save_error("the model", self._folder.path, cause,
+                             self._save_sizes(include_optimizer, backup, state_json),
+                             target=writing) from err
         message = ("[Saved optimizer state for Snapshot]" if force_save_optimizer
                    else "[Saved model]")
         if average:
@@ -465,7 +520,7 @@ class IO:
         """
         if iterations is None:
             iterations = self._get_state().iterations - 1
-        self._backup.snapshot_models(iterations)
+        self._backup.snapshot_models(iterations)  # a failed write raises a SaveError
 
 
 class Weights:
