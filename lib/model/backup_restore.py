@@ -216,8 +216,8 @@ class Backup:
         logger.log(VERBOSE, "Saving snapshot")
         snapshot_dir = Path(self._snapshot_folder(iterations))
         parent = snapshot_dir.parent
-        building = Path(tempfile.mkdtemp(prefix=f".{snapshot_dir.name}.", suffix=".tmp",
-                                         dir=parent))
+        building = Path(tempfile.mkdtemp(prefix=ModelFolder.temporary_prefix(snapshot_dir),
+                                         suffix=".tmp", dir=parent))
         try:
             for filename in sorted(os.listdir(self.model_dir)):
                 if not self._check_valid(filename, for_restore=False):
@@ -268,8 +268,8 @@ class Backup:
         """
         retired = None
         if snapshot_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{snapshot_dir.name}.", suffix=".old",
-                                            dir=snapshot_dir.parent))
+            retired = Path(tempfile.mkdtemp(prefix=ModelFolder.temporary_prefix(snapshot_dir),
+                                            suffix=".old", dir=snapshot_dir.parent))
             retired.rmdir()
             os.replace(snapshot_dir, retired)
         try:
