@@ -219,14 +219,17 @@ class FolderLock:
             os.pwrite(fd, payload, 0) if hasattr(os, "pwrite") else os.write(fd, payload)
 
     def release(self) -> None:
-        """Let the lock go (and remove its file, for an exclusive lock)."""
+        """Let the lock go, and remove its file unless other readers still hold it."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
-            if not self.shared:
+            # the last reader out (it can take the lock exclusively) removes the file too
+            last = not self.shared or sys.platform == "win32" or _try_lock(fd, shared=False)
+            if last:
                 with contextlib.suppress(OSError):
                     self.path.unlink()  # still held: a waiting opener sees a new inode
+            if not self.shared:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
             _unlock(fd)

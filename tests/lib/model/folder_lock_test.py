@@ -100,6 +100,7 @@ def test_readers_share_and_exclude_a_save(tmp_path: Path) -> None:
             with pytest.raises(FaceswapError, match="reading the model files"):
                 saver.acquire(" (it is reading the model files)", wait=0.2)
             assert not saver.held
+        assert not (tmp_path / SAVE_LOCK).exists()  # the last reader out removed it
         with save_lock(tmp_path):
             with pytest.raises(FaceswapError) as err, save_lock(tmp_path, shared=True):
                 pass

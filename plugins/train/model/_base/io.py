@@ -453,6 +453,8 @@ class IO:
         the state file and, when backing up, their backups are written as temporary files and
         fsynced, and only then renamed into place. A failure while writing any of them (a full
         disk, an I/O error) changes none of the previous files and leaves no temporary file.
+        The folder's save lock (:mod:`lib.model.folder_lock`) is held exclusively meanwhile,
+        waiting up to a minute for another process that is reading the model.
 
         Parameters
         ----------
@@ -480,7 +482,8 @@ class IO:
         state_json = state.to_json()
         writing: Path | None = self._folder.model_file
         try:
-            with atomic_replace_group() as group:
+            # readers (convert, export) are refused while the group is written
+            with save_lock(self._folder.path), atomic_replace_group() as group:
                 model_temp = group.temp_for(self._folder.model_file, suffix=_EXTENSION)
                 self._write_model(model_temp, include_optimizer, state_json)
                 writing = self._folder.state_file
@@ -493,10 +496,10 @@ class IO:
                         shutil.copyfile(temp, group.temp_for(writing))
                 writing = None  # the group's fsyncs and renames
         except Exception as err:
+            state.lowest_avg_loss = lowest  # no backup was made
             cause = write_error_in(err)
             if cause is None:
                 raise
-            state.lowest_avg_loss = lowest  # no backup was made
             raise save_error("the model", self._folder.path, cause,
                              self._save_sizes(include_optimizer, backup, state_json),
                              target=writing) from err

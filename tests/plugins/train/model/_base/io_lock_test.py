@@ -43,3 +43,37 @@ def test_load_refused_while_another_process_saves(tmp_path: Path) -> None:
             child.kill()
             child.wait()
         assert plugin.io.load() is not None  # the killed saver's lock is free
+
+
+def test_save_holds_the_lock_exclusively(tmp_path: Path, monkeypatch) -> None:
+    """While the save writes, a reader is refused; a reader that holds the lock makes the save
+    wait, then refuse with the folder named; nothing is left behind."""
+    from lib.model import folder_lock
+    from plugins.train.model._base import io
+
+    with installed_plugins():
+        plugin = make_plugin("tiny", tmp_path)
+        plugin.build()
+        model_dir = tmp_path / "model"
+        seen = []
+        write_model = io.IO._write_model
+
+        def probing_write(self, *args, **kwargs):
+            with pytest.raises(FaceswapError, match="writing a save"), \
+                    folder_lock.save_lock(model_dir, shared=True):
+                pass
+            seen.append(True)
+            return write_model(self, *args, **kwargs)
+
+        monkeypatch.setattr(io.IO, "_write_model", probing_write)
+        plugin.io.save()
+        assert seen == [True]
+        assert not (model_dir / SAVE_LOCK).exists()
+        monkeypatch.setattr(io.IO, "_write_model", write_model)
+        monkeypatch.setattr(folder_lock, "SAVE_WAIT", 0.2)
+        before = {path.name: path.read_bytes() for path in model_dir.iterdir()}
+        with folder_lock.save_lock(model_dir, shared=True):
+            with pytest.raises(FaceswapError, match="reading the model files"):
+                plugin.io.save()
+        # the last reader removed the lock file; the save changed nothing
+        assert {path.name: path.read_bytes() for path in model_dir.iterdir()} == before
