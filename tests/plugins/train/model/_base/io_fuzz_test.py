@@ -3,7 +3,8 @@ _load_keras_file`, what ``train`` (resume), ``convert``, ``export`` and ``--load
 a model with, and :func:`~plugins.train.model._base.state.read_embedded_state`.
 
 The genuine files: the tiny test plugin's model trained for two iterations by the command line
-(optimizer state and the state copy included), and two hostile files whose code would create
+(optimizer state and the state copy included; in the default run, only built and saved by the
+plugin), and two hostile files whose code would create
 the sentinel file if it ran (a ``Lambda`` layer, a config naming ``os.system`` as a layer
 class). Besides the byte and tree mutations of :mod:`tests.fuzzing` (a tree mutation rewrites
 ``config.json`` in a valid archive), one member of the archive is mutated byte-wise under a
@@ -35,7 +36,10 @@ from tests.fuzzing import (
     read_seeds,
     write_seeds,
 )
+from tests.plugins.train.model.plugin_helpers import installed_plugins, make_plugin
 from tests.reliability.helpers import NAME, make_data, trained_folder
+
+FAST_OPTIONS = {"global.loss": {"loss_function": "mae", "loss_function_2": "none"}}
 
 _SEED = 20261211
 
@@ -113,8 +117,17 @@ def model_file_target(seed_dir: Path) -> Target:
                   extra=[_mutate_member, _mutate_member, bomb])
 
 
-def _genuine(root: Path, sentinel: Path) -> list[bytes]:
-    model_dir = trained_folder(root, make_data(root / "data"))
+def _genuine(root: Path, sentinel: Path, trained: bool) -> list[bytes]:
+    """The tiny plugin's model file: trained for two iterations by the command line (optimizer
+    state included), or only built and saved by the plugin (seconds, for the default run)."""
+    if trained:
+        model_dir = trained_folder(root, make_data(root / "data"))
+    else:
+        with installed_plugins():
+            plugin = make_plugin(NAME, root, FAST_OPTIONS)
+            plugin.build()
+            plugin.io.save()
+        model_dir = root / "model"
     genuine = (model_dir / f"{NAME}.keras").read_bytes()
     target = str(sentinel)
     inputs = keras.Input((4,))
@@ -135,7 +148,8 @@ def _genuine(root: Path, sentinel: Path) -> list[bytes]:
 def test_fuzz_model_file(tmp_path, count):
     work = tmp_path / "work"
     work.mkdir()
-    seeds = write_seeds(tmp_path / "seeds", _genuine(tmp_path / "genuine", work / SENTINEL))
+    seeds = write_seeds(tmp_path / "seeds", _genuine(tmp_path / "genuine", work / SENTINEL,
+                                                     trained=count >= 1000))
     # the default subset loads with Keras's NumPy backend (a fast start); the full run with the
     # backend under test
     report = fuzz(f"{__name__}:model_file_target", seeds, work, _SEED, count,
