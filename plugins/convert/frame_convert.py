@@ -105,12 +105,16 @@ class FrameConverter:
     jobs
         ``-j/--jobs``: the threads that patch frames while the next faces are predicted
         (OpenCV and NumPy release the GIL); 0 for one per CPU core.
+    draw_transparent
+        The ``opencv`` writer's ``draw_transparent``: a frame with faces comes out as BGRA, the
+        swapped faces on a transparent layer (their blend mask as alpha) instead of the frame.
     """
 
     def __init__(self, predict: Predict, input_size: int, output_size: int, *,
                  mask_blend: MaskBlend, color_adjustment: str = "avg-color",
                  batch_size: int = 16, color_order: str = "bgr",
-                 face_scale: float = 0.0, jobs: int = 1) -> None:
+                 face_scale: float = 0.0, jobs: int = 1, draw_transparent: bool = False
+                 ) -> None:
         if color_order not in ("bgr", "rgb"):
             raise ValueError(f"color_order must be 'bgr' or 'rgb'. Received: {color_order!r}")
         if mask_blend.output_size != output_size:
@@ -125,6 +129,7 @@ class FrameConverter:
         self.rgb = color_order == "rgb"
         self.face_scale = 1.0 - face_scale / 100.0
         self.jobs = int(jobs) if jobs > 0 else (os.cpu_count() or 1)
+        self.draw_transparent = bool(draw_transparent)
 
     # --- batching ------------------------------------------------------------------------------
     def convert(self, frames: Iterable[ConvertFrame]) -> Iterator[tuple[str, np.ndarray]]:
@@ -235,6 +240,9 @@ class FrameConverter:
         Returns
         -------
         The converted BGR ``uint8`` frame. Pixels that no face reaches are the input's bytes.
+        With ``draw_transparent``, a frame with faces is the BGRA ``uint8`` canvas instead:
+        the warped faces with their blend mask as alpha; elsewhere alpha 0 over black (one
+        face) or over the frame (several), as Faceswap's canvas holds them.
         """
         image = frame.image
         if not frame.faces:
@@ -271,6 +279,9 @@ class FrameConverter:
             shifted[:, 2] += shifted[:, 1] * top
             cv2.warpAffine(patch, shifted, (right, bottom - top), dst=canvas,
                            flags=cv2.WARP_INVERSE_MAP | interpolator, borderMode=border)
+        if self.draw_transparent:
+            return self._transparent(image, canvas, top, bottom, right,
+                                     several=len(frame.faces) > 1)
         # The blend, in as few passes as possible over the region the faces reach: OpenCV
         # copies the colour out of the canvas into a contiguous array (NumPy is several times
         # slower on strided views), then result = background + (face - background) * alpha.
@@ -289,6 +300,21 @@ class FrameConverter:
         logger.debug("Patched %s face(s) into '%s' (region %s)", len(frame.faces), frame.name,
                      (left, top, right, bottom))
         return result
+
+    @staticmethod
+    def _transparent(image: np.ndarray, canvas: np.ndarray, top: int, bottom: int, right: int,
+                     several: bool) -> np.ndarray:
+        """The whole frame's BGRA canvas as ``uint8`` (``draw_transparent``): the warped rows
+        placed in a canvas that is black (one face: the constant border zeroes it) or the frame
+        (several faces: the transparent border keeps it), with alpha 0."""
+        height, width = image.shape[:2]
+        out = np.zeros((height, width, 4), dtype="uint8")
+        if several:
+            out[..., :3] = image[..., :3]
+        region = np.clip(canvas, 0.0, 1.0)
+        np.multiply(region, 255.0, out=region)
+        out[top:bottom, :right] = np.rint(region)
+        return out
 
     def _face_patch(self, image: np.ndarray, face: ConvertFace, new_face: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, int, tuple[int, int, int, int] | None]:

@@ -21,12 +21,16 @@ class Output:
         Where the frames (or the video) are written; created when missing.
     """
 
+    draw_transparent = False
+    """Whether the frames to write are the swapped faces on a transparent layer (BGRA)."""
+
     def __init__(self, output_folder: str | Path) -> None:
         self.output_folder = Path(output_folder)
         self.output_folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, filename: str, image: np.ndarray) -> None:
-        """Write one converted BGR ``uint8`` frame; ``filename`` is the source frame's name."""
+        """Write one converted BGR ``uint8`` frame (BGRA with :attr:`draw_transparent`);
+        ``filename`` is the source frame's name."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -95,6 +95,27 @@ def _opencv(options: Options, folder: Path) -> tuple[str, bytes]:
     return path.name, path.read_bytes()
 
 
+def _opencv_converted(options: Options, folder: Path) -> list[tuple[str, bytes]]:
+    """``writer.opencv`` behind the frame converter: every file written for one frame with a
+    face (``draw_transparent`` changes what the converter hands over; ``separate_mask`` where
+    its alpha goes)."""
+    from plugins.convert.frame_convert import ConvertFace, ConvertFrame, FrameConverter
+    from plugins.convert.mask.mask_blend import MaskBlend
+    from plugins.convert.writer.opencv import Writer
+    _load(options, folder)
+    frame = _frames()[0]
+    face = ConvertFace(np.array([[1.0, 0.0, -8.0], [0.0, 1.0, -4.0]]), mask=_soft_disc(64))
+    with Writer(folder / "out") as writer:
+        converter = FrameConverter(lambda batch: 1.0 - batch, 32, 32,
+                                   mask_blend=MaskBlend("extended", 32),
+                                   color_adjustment="none",
+                                   draw_transparent=writer.draw_transparent)
+        for name, image in converter.convert([ConvertFrame("frame_000001.png", frame, [face])]):
+            writer.write(name, image)
+    return sorted((str(path.relative_to(folder / "out")), path.read_bytes())
+                  for path in (folder / "out").rglob("*") if path.is_file())
+
+
 @functools.lru_cache(maxsize=1)
 def _source(folder: str) -> Path:
     """A short video with sound, the ``ffmpeg`` writer's source (its name and audio)."""
@@ -144,6 +165,8 @@ ROWS = [
     _row(_O, "format", ("png", "jpg"), _opencv),
     _row(_O, "jpg_quality", (75, 30), _opencv, {_O: {"format": "jpg"}}),
     _row(_O, "png_compress_level", (3, 9), _opencv),
+    _row(_O, "draw_transparent", (False, True), _opencv_converted),
+    _row(_O, "separate_mask", (False, True), _opencv_converted, {_O: {"draw_transparent": True}}),
     _row(_F, "container", ("mp4", "mkv"), _ffmpeg),
     _row(_F, "codec", ("libx264", "libx265"), _ffmpeg),
     _row(_F, "crf", (23, 40), _ffmpeg),

@@ -51,9 +51,10 @@ def _predict_invert(batch: np.ndarray) -> np.ndarray:
 
 
 def _reference(frame: np.ndarray, faces: list[ConvertFace], predict, mask_type: str,
-               color: str = "none") -> tuple[np.ndarray, np.ndarray]:
+               color: str = "none", transparent: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The spec's pipeline on the whole frame, written independently of the module: returns
-    the converted frame and the warped alpha channel."""
+    the converted frame (with ``transparent``, the BGRA canvas, clipped, as ``uint8``) and the
+    warped alpha channel."""
     height, width = frame.shape[:2]
     background = frame.astype("float32") / 255.0
     canvas = np.concatenate([background, np.zeros((height, width, 1), "float32")], axis=-1)
@@ -81,6 +82,8 @@ def _reference(frame: np.ndarray, faces: list[ConvertFace], predict, mask_type: 
                        borderMode=cv2.BORDER_CONSTANT if len(faces) == 1
                        else cv2.BORDER_TRANSPARENT)
     alpha = canvas[..., 3:]
+    if transparent:
+        return np.rint(np.clip(canvas, 0, 1) * 255).astype("uint8"), alpha[..., 0]
     out = np.clip(np.clip(canvas[..., :3], 0, 1) * alpha + background * (1 - alpha), 0, 1)
     return np.rint(out * 255).astype("uint8"), alpha[..., 0]
 
@@ -115,6 +118,28 @@ def test_one_face_matches_reference(mask_type: str, color: str) -> None:
     expected, alpha = _reference(frame, faces, _predict_invert, mask_type, color)
     assert name == "f.png" and result.dtype == np.uint8 and result.shape == frame.shape
     _check(result, frame, expected, alpha)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_draw_transparent_gives_the_canvas(count: int) -> None:
+    """``draw_transparent``: the whole-frame BGRA canvas of the reference (the warped faces
+    with their mask as alpha; black, or the frame with several faces, where alpha is 0)."""
+    frame = _frame()
+    faces = [ConvertFace(_matrix(60, 45, 40, 12), mask=_disc()),
+             ConvertFace(_matrix(150, 90, 44, -8), mask=_disc())][:count]
+    (_, result), = _converter("extended", draw_transparent=True).convert(
+        [ConvertFrame("f.png", frame, faces)])
+    expected, alpha = _reference(frame, faces, _predict_invert, "extended", transparent=True)
+    assert result.dtype == np.uint8 and result.shape == (*frame.shape[:2], 4)
+    assert alpha.max() > 0.99 and (alpha == 0).mean() > 0.5
+    difference = np.abs(result.astype(int) - expected.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+    # (one face: black where nothing was warped; several: the frame, at alpha 0)
+    assert (not result[0, 0, :3].any()) if count == 1 else (
+        np.array_equal(result[0, 0, :3], frame[0, 0]) and result[0, 0, 3] == 0)
+    # no faces: the frame as it is
+    (_, empty), = _converter(draw_transparent=True).convert([ConvertFrame("e.png", frame, [])])
+    np.testing.assert_array_equal(empty, frame)
 
 
 def test_enlarged_face_uses_the_other_interpolators() -> None:

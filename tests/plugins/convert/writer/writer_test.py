@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from lib.errors import FaceswapError
 from lib.video import VideoReader
 from plugins.convert.writer._base import WRITER_CHOICES, get_writer
 from plugins.convert.writer.ffmpeg import Writer as FFmpegWriter
@@ -46,9 +45,22 @@ def test_opencv_jpg_quality(tmp_path: Path) -> None:
     assert expected != cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes()
 
 
-def test_opencv_transparent_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(FaceswapError, match="draw_transparent"):
-        OpenCVWriter(tmp_path, draw_transparent=True)
+def test_opencv_transparent_writes_png_with_alpha_or_a_separate_mask(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (12, 16, 4), dtype="uint8")
+    writer = OpenCVWriter(tmp_path / "alpha", format="jpg", draw_transparent=True)
+    assert writer.format == "png"  # forced: JPEG has no alpha
+    writer.write("f_001.png", image)
+    np.testing.assert_array_equal(
+        cv2.imread(str(tmp_path / "alpha" / "f_001.png"), cv2.IMREAD_UNCHANGED), image)
+    writer = OpenCVWriter(tmp_path / "split", draw_transparent=True, separate_mask=True)
+    writer.write("f_001.png", image)
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "split" / "f_001.png"),
+                                              cv2.IMREAD_UNCHANGED), image[..., :3])
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "split" / "masks" / "f_001.png"),
+                                              cv2.IMREAD_UNCHANGED), image[..., 3])
+    # separate_mask acts only with draw_transparent
+    assert not OpenCVWriter(tmp_path / "plain", separate_mask=True).separate_mask
 
 
 def test_ffmpeg_writer_names_output_and_copies_audio(tmp_path: Path) -> None:
