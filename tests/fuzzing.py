@@ -341,7 +341,7 @@ def _child(spec: dict[str, Any]) -> None:
     if spec["memory_mb"]:
         limit = _address_space() + spec["memory_mb"] * (1 << 20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
-    resident_start = resident_before = _resident_mb()
+    resident_start = _resident_mb()
     resident_bound = resident_start + spec["memory_mb"] / 2
     _emit({"ready": True})
     for index in range(spec["start"], spec["start"] + spec["count"]):
@@ -349,6 +349,7 @@ def _child(spec: dict[str, Any]) -> None:
         _fresh(work, target, path, data)  # not what the last input's reader wrote
         _emit({"begin": index})
         faulthandler.dump_traceback_later(spec["seconds"], exit=True)
+        resident_before = _resident_mb()  # what making the input took is not the reader's
         started = time.perf_counter()
         record = {"index": index, "what": description, "size": len(data)}
         try:
@@ -370,7 +371,6 @@ def _child(spec: dict[str, Any]) -> None:
             record["error"] = (f"the reader's resident memory reached {resident:.0f} MB, more "
                                f"than half the {spec['memory_mb']} MB bound above the "
                                f"{resident_start:.0f} MB at the start ({record.get('error')})")
-        resident_before = resident
         if (work / SENTINEL).exists():
             record["outcome"] = "failure"
             record["error"] = "code from the input ran: it created the sentinel file"

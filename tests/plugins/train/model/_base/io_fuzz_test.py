@@ -60,6 +60,9 @@ def _archive(members: dict[str, bytes]) -> bytes:
 def _mutate_member(rng: random.Random, data: bytes) -> tuple[str, bytes]:
     """One member's bytes mutated, in an archive with valid CRCs."""
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(member.file_size for member in archive.infolist()) > 1 << 26:
+                return "member (a bomb: not unpacked here)", data
         members = _members(data)
     except Exception:  # noqa: BLE001 - an earlier mutation broke the archive
         return "member (no archive)", data
