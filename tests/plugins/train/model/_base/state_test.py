@@ -109,7 +109,8 @@ def test_new_model_session_and_file(tmp_path, config, caplog):
     options = cfg.get_config().items(["global", "model.original"])
     changeable = {key for key, item in options.items() if not item.fixed}
     assert set(session["config"]) == changeable
-    assert len(changeable) == 25  # Faceswap 3's 24 and our mixed_precision_dtype
+    assert len(changeable) == 27  # Faceswap 3's 24, our mixed_precision_dtype, nan_rollbacks and
+    # nan_rollback_factor
 
     state.add_session_loss_names(["total", "face_a", "face_b"])
     state.add_session_batchsize(8)
