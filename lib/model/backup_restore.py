@@ -23,7 +23,7 @@ from pathlib import Path
 from lib.errors import FaceswapError
 from lib.logger import VERBOSE
 from lib.model.model_folder import ModelFolder
-from lib.model.save_error import save_error, write_error_in
+from lib.model.save_error import format_bytes, save_error, write_error_in
 from lib.utils import atomic_replace, fsync_folder
 
 __all__ = ["Backup"]
@@ -319,13 +319,39 @@ class Backup:
         session_names = self._backed_up_session_names()
 
         archive_dir = self._move_archived()
-        restored = self._restore_files(backups)
-        restored_logs = self._restore_logs(archive_dir, session_names)
+        try:
+            restored = self._restore_files(backups)
+            restored_logs = self._restore_logs(archive_dir, session_names)
+        except Exception as err:
+            cause = write_error_in(err)
+            if cause is None:
+                raise
+            raise self._restore_error(cause, backups, archive_dir) from err
         logger.info("Restored model '%s' from backup: %s%s. The previous files are in '%s'.",
                     self.model_name, ", ".join(f"'{name}'" for name in restored),
                     (f"; logs of {len(restored_logs)} session(s)" if restored_logs else
                      "; no session logs"),
                     archive_dir)
+
+    def _restore_error(self, err: OSError, backups: list[str], archive_dir: str
+                       ) -> FaceswapError:
+        """The error for a restore whose copies failed (a full disk, an I/O error): the
+        backups are untouched and the previous files are in the archive, so restoring again
+        once the disk is fixed completes it."""
+        needed = sum(os.path.getsize(os.path.join(self.model_dir, name)) for name in backups
+                     if os.path.isfile(os.path.join(self.model_dir, name)))
+        code = err.errno
+        reason = (os.strerror(code) if code is not None else str(err)) or type(err).__name__
+        try:
+            free = f", {format_bytes(shutil.disk_usage(self.model_dir).free)} free now"
+        except OSError:
+            free = ""
+        return FaceswapError(
+            f"Restoring model '{self.model_name}' in '{self.model_dir}' failed while copying the "
+            f"backups ({reason}). The restore needs about {format_bytes(needed)}{free}. The "
+            f"backups ('{self.folder.backup_pattern}') are unchanged and the previous files are "
+            f"in '{archive_dir}'. Free some space (or fix the disk) and run "
+            f"`faceswap-original restore -m {self.model_dir}` again.")
 
     def _backed_up_session_names(self) -> list[str] | None:
         """The ``session_<id>`` folder names listed in the backed-up state file, or ``None`` when

@@ -1,6 +1,7 @@
 """Tests for lib.model.backup_restore.Backup."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -344,3 +345,36 @@ def test_restore_without_a_state_backup_restores_files_only(tmp_path, caplog):
     archives = [path.name for path in model_dir.iterdir() if "_archived_" in path.name]
     assert len(archives) == 1 and re.fullmatch(rf"{NAME}_archived_\d{{8}}_\d{{6}}", archives[0])
     assert "logs are not" in caplog.text
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_restore_on_a_full_disk_keeps_the_backups_and_can_be_run_again(tmp_path, monkeypatch,
+                                                                        code):
+    """A write error while the backups are copied back: a FaceswapError saying what failed,
+    the space needed and where the previous files are; the backups are unchanged, no temporary
+    file is left, and restoring again once the disk is fixed completes the restore."""
+    model_dir = _make_model_folder(tmp_path)
+    backups = {name: (model_dir / name).read_bytes()
+               for name in (f"{NAME}.keras.bk", f"{NAME}_state.json.bk")}
+    copy = backup_restore._copy_file_atomic
+    calls = []
+
+    def failing(source, destination):
+        calls.append(destination)
+        if len(calls) == 2:  # the second file's copy fails
+            raise OSError(code, os.strerror(code), str(destination))
+        copy(source, destination)
+
+    monkeypatch.setattr(backup_restore, "_copy_file_atomic", failing)
+    with pytest.raises(FaceswapError) as err:
+        Backup(model_dir, NAME).restore()
+    message = str(err.value)
+    assert os.strerror(code) in message and "restore -m" in message
+    assert f"{NAME}_archived_" in message and "needs about" in message
+    assert {name: (model_dir / name).read_bytes() for name in backups} == backups
+    assert _temporary_names(model_dir) == []
+    monkeypatch.setattr(backup_restore, "_copy_file_atomic", copy)
+    monkeypatch.setattr(backup_restore, "datetime", _FixedDatetime)
+    Backup(model_dir, NAME).restore()  # the fixed disk: the restore completes
+    assert (model_dir / f"{NAME}.keras").read_bytes() == backups[f"{NAME}.keras.bk"]
+    assert (model_dir / f"{NAME}_state.json").read_bytes() == backups[f"{NAME}_state.json.bk"]
