@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 _COPY_CHUNK = 16 * 1024 * 1024
 
 
+_MAX_STATE_BYTES = 64 * 1024 * 1024
+"""The largest backed-up state file read (a genuine one is a few kB)."""
+
+
 def _copy_file_atomic(source: str | Path, destination: str | Path) -> None:
     """Copy ``source`` (content, mode and times) over ``destination`` so that a crash at any
     moment leaves either the old ``destination`` or the complete new one."""
@@ -364,11 +368,16 @@ class Backup:
                            "TensorBoard logs are not.", state_file)
             return None
         try:
+            if os.path.getsize(state_file) > _MAX_STATE_BYTES:
+                raise ValueError(f"larger than {_MAX_STATE_BYTES} bytes")
             with open(state_file, encoding="utf-8") as handle:
                 state = json.load(handle)
             sessions = state["sessions"]
+            if not isinstance(sessions, dict) or not all(
+                    isinstance(key, str) and key.isdigit() for key in sessions):
+                raise TypeError("'sessions' is not a mapping of session numbers")
             names = [self.folder.session_dir_name(key) for key in sessions]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
             raise FaceswapError(
                 f"The backed-up state file '{state_file}' cannot be read ({err!r}); expected a "
                 "JSON object with a 'sessions' mapping. Nothing was changed. Check the file or "

@@ -314,10 +314,14 @@ def test_restore_with_nothing_to_restore_changes_nothing(tmp_path):
     assert _tree(model_dir) == before
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"name": NAME}), "[1, 2]"])
+@pytest.mark.parametrize("content", [
+    "{not json", json.dumps({"name": NAME}), "[1, 2]", '{"sessions": ' + "[" * 100000,
+    json.dumps({"sessions": [1, 2]}), json.dumps({"sessions": {"../../x": {}}}),
+    b"\xff\xfe{}"])
 def test_restore_with_a_broken_state_backup_changes_nothing(tmp_path, content):
     model_dir = _make_model_folder(tmp_path)
-    (model_dir / f"{NAME}_state.json.bk").write_text(content)
+    path = model_dir / f"{NAME}_state.json.bk"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     before = _tree(model_dir)
     with pytest.raises(FaceswapError, match="cannot be read.*Nothing was changed"):
         Backup(model_dir, NAME).restore()
