@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from faceswap_original.train import StopRequest, run_training
+from lib.model.model_folder import ModelFolder
 
 __all__ = ["DEMO_CONFIG", "FAST_PRECISION", "demo", "demo_config"]
 
@@ -134,7 +135,7 @@ def demo(args: argparse.Namespace) -> int:
     clip, sheet = make_clip(root, model_dir, config_file)
     print(f"\nDone after {model.iterations} iterations.\n"
           f"  model:   {model_dir} (the model folder: -m of train, convert, export)\n"
-          f"  preview: {root / (model.name + '_preview.png')} (per side: original, "
+          f"  preview: {ModelFolder(root, model.name).preview_file} (per side: original, "
           "reconstruction, swap)\n"
           f"  timelapse: {root / 'timelapse'} (the same preview at every save)\n"
           f"  swapped: {swapped} (faces of A swapped to B)\n"

@@ -37,7 +37,8 @@ def test_faceswap3_names():
 
 
 def test_sibling_names_ignore_a_trailing_separator():
-    assert ModelFolder("models/x/", "original").snapshot_dir(5) == Path("models/x_snapshot_5_iters")
+    assert ModelFolder("models/x/", "original").snapshot_dir(5) == Path(
+        "models/x_snapshot_5_iters")
     assert ModelFolder("models/x/", "original").legacy_backup_dir == Path("models/x_fs2_backup")
 
 
@@ -105,7 +106,7 @@ def test_model_stems(tmp_path):
 
 
 # --- the one place ---------------------------------------------------------------------------
-_SUFFIXES = ("_state.json", ".bk", "_logs", "_snapshot_", ".keras")
+_SUFFIXES = ("_state.json", ".bk", "_logs", "_snapshot_", ".keras", "_preview.png")
 _OWNER = Path("lib/model/model_folder.py")
 
 
