@@ -50,8 +50,8 @@ def _batch_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
     try:
         return check_batch_size(value)
-    except BatchSizeError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+    except BatchSizeError as err:  # led as the other numeric options' refusals
+        raise argparse.ArgumentTypeError(f"{value} is out of range: {err}") from None
 
 
 def _add_exclude_gpus(parser: argparse.ArgumentParser) -> None:
