@@ -280,8 +280,10 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
             counts["faces"] += len(faces)
             yield ConvertFrame(name, image, faces)
 
-    # As Faceswap: a progress bar of the frames (on a terminal, at INFO level or below).
-    with out, progress(total=total or None, desc="Converting", unit="frame") as bar:
+    # As Faceswap: a progress bar of the frames (on a terminal, at INFO level or below),
+    # redrawn at every frame (a frame takes far longer than a redraw).
+    with out, progress(total=total or None, desc="Converting", unit="frame",
+                       mininterval=0) as bar:
         for name, converted in converter.convert(frames()):
             out.write(name, converted)
             counts["frames"] += 1
