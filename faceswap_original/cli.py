@@ -364,10 +364,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to ``sys.stderr`` as it is when a record is emitted, not as it was
+    when the handler was made (``main`` may run several times in one process, each time with
+    another standard error, as in tests or an embedding program)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _set_logging(level_name: str, logfile: str | None = None) -> None:
     level = _LOG_LEVELS[level_name]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-8s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+                        datefmt="%H:%M:%S", handlers=[_StderrHandler()], force=True)
     if logfile:
         try:
             handler = logging.FileHandler(logfile, encoding="utf-8")

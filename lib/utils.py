@@ -96,6 +96,23 @@ def temporary_prefix(path: str | Path) -> str:
     return f".{Path(path).name}."
 
 
+def _temporary_file(path: Path, suffix: str) -> Path:
+    """A new empty file beside ``path``, named as temporary files are
+    (:func:`temporary_prefix`), with the mode ``path`` has (or a new file would get: mkstemp
+    makes it 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix,
+                                         dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        os.chmod(temp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
 @contextlib.contextmanager
 def atomic_replace(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Replace a file so that a crash at any moment leaves either the old or the new content.
@@ -114,14 +131,8 @@ def atomic_replace(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         Suffix of the temporary file (a writer such as ``keras.Model.save`` may insist on one).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix,
-                                         dir=path.parent)
-    os.close(handle)
-    temp = Path(temp_name)
+    temp = _temporary_file(path, suffix)
     try:
-        # mkstemp creates the file as 0600
-        os.chmod(temp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         yield temp
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
@@ -147,13 +158,8 @@ class AtomicGroup:
         """A new temporary file in ``path``'s folder (named as :func:`atomic_replace` names
         them), to be renamed over ``path`` when the group commits."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=suffix,
-                                             dir=path.parent)
-        os.close(handle)
-        temp = Path(temp_name)
+        temp = _temporary_file(path, suffix)
         self._items.append((temp, path))
-        os.chmod(temp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         return temp
 
     def _commit(self) -> None:

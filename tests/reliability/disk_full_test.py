@@ -352,8 +352,10 @@ def test_command_line_exits_1_on_a_full_disk(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(model_io, "rewrite_for_faceswap3", full)
     model_dir = tmp_path / "model"
+    args = _cli_args(tmp_path, model_dir)
+    capsys.readouterr()  # only what the command writes
     with installed_plugins():
-        assert main(_cli_args(tmp_path, model_dir)) == 1
+        assert main(args) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
