@@ -135,7 +135,7 @@ def _genuine(folder: Path) -> list[bytes]:
             _with_text(faces[1], _text(faces[1]), compressed=True)]
 
 
-@counts(200)
+@counts(80)
 def test_fuzz_face_png(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine(tmp_path / "genuine"))
     report = fuzz(f"{__name__}:face_target", seeds, tmp_path / "work", _SEED, count)

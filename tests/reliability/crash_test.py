@@ -44,7 +44,7 @@ from tests.reliability.helpers import (
 )
 
 # Kills per run: the default (TensorFlow) run, the smoke subset under JAX and PyTorch, --runslow.
-DEFAULT_TRIALS = 8
+DEFAULT_TRIALS = 4
 SMOKE_TRIALS = 4
 FULL_TRIALS = 20
 FULL_SIZE_TRIALS = 4

@@ -120,7 +120,7 @@ def alignments_target(seed_dir: Path) -> Target:
                   serialise=_serialise, extra=[_mutate_pickle, _mutate_pickle, _bomb])
 
 
-@counts(200)
+@counts(80)
 def test_fuzz_alignments_file(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine())
     report = fuzz(f"{__name__}:alignments_target", seeds, tmp_path / "work", _SEED, count)

@@ -109,7 +109,7 @@ def _genuine(config: Any, folder: Path, extra: list[str]) -> list[bytes]:
     return [defaults.read_bytes(), changed.read_bytes(), *(text.encode() for text in extra)]
 
 
-@counts(150)
+@counts(60)
 def test_fuzz_train_ini(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine(train_config, tmp_path / "genuine",
                                                      [_FACESWAP_TRAIN]))
@@ -117,7 +117,7 @@ def test_fuzz_train_ini(tmp_path, count):
     check(report, count)
 
 
-@counts(100)
+@counts(50)
 def test_fuzz_convert_ini(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine(convert_config, tmp_path / "genuine", []))
     report = fuzz(f"{__name__}:convert_target", seeds, tmp_path / "work", _SEED + 1, count)

@@ -58,7 +58,7 @@ def landmarks_target(seed_dir: Path) -> Target:
                   support={name: _image(index) for index, name in enumerate(_IMAGES)})
 
 
-@counts(150)
+@counts(60)
 def test_fuzz_landmarks_json(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine())
     report = fuzz(f"{__name__}:landmarks_target", seeds, tmp_path / "work", _SEED, count)

@@ -82,14 +82,14 @@ def embedded_state_target(seed_dir: Path) -> Target:
                   serialise=lambda tree: _archive(_dump_json(tree)))
 
 
-@counts(200)
+@counts(80)
 def test_fuzz_state_file(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine_states(tmp_path / "genuine"))
     report = fuzz(f"{__name__}:state_file_target", seeds, tmp_path / "work", _SEED, count)
     check(report, count)
 
 
-@counts(100)
+@counts(50)
 def test_fuzz_state_copy_in_the_model_file(tmp_path, count):
     seeds = write_seeds(tmp_path / "seeds", _genuine_states(tmp_path / "genuine"))
     report = fuzz(f"{__name__}:embedded_state_target", seeds, tmp_path / "work", _SEED + 1,
