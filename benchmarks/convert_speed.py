@@ -6,7 +6,8 @@ on the weights) cut to its inference graph, called with ``predict_on_batch``. Th
 1280 x 720 with one face (the spec's synthetic landmarks, moving and turning from frame to
 frame) and the ``extended`` mask that extract stores.
 
-Rows (each the median of ``--repeats`` timed passes over all frames, after a warm-up pass):
+Rows (each the median of ``--repeats`` timed passes over all frames, after a warm-up pass; the
+rows take turns, one pass each per round, so a change in the machine's load reaches them all):
 
 * ``predict``: the model alone on the already-cropped faces, in batches of ``--batch`` faces;
 * ``pipeline``: :class:`plugins.convert.frame_convert.FrameConverter` on the frames given each
@@ -19,8 +20,8 @@ Rows (each the median of ``--repeats`` timed passes over all frames, after a war
   that returns a constant), to show where the time goes.
 
 Reported: ms per frame (median, min, max), frames per second, the overhead of each pipeline
-row beyond ``predict`` (``row / predict - 1``, of the medians and of the minima: on a busy
-machine the minima are the steadier figure), and the peak resident memory. Reading and writing
+row beyond ``predict`` (the median over the rounds of ``row / predict - 1`` within a round, and
+the same of the minima), and the peak resident memory. Reading and writing
 frames is not timed (disk and codec bound, and the same for any pipeline).
 
 Run from the repository root (keep it short on a shared machine)::
@@ -86,13 +87,17 @@ def _swap_model(folder: Path):
     return Inference(plugin.model).model
 
 
-def _time(function, repeats: int) -> list[float]:
-    function()  # warm-up (graph tracing, caches)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _time(functions: dict, repeats: int) -> dict[str, list[float]]:
+    """Each function's pass times, in rounds: one pass of each function per round, after a
+    warm-up pass of each (graph tracing, caches)."""
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - start)
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -151,19 +156,19 @@ def main() -> None:
                                  in enumerate(zip(frames, faces, strict=True))):
             pass
 
+    times = _time({"predict": predict_only, "pipeline": pipeline,
+                   "pipeline_aligned": pipeline_aligned, "patch_only": patch_only}, args.repeats)
     rows = {}
-    for name, function in (("predict", predict_only), ("pipeline", pipeline),
-                           ("pipeline_aligned", pipeline_aligned), ("patch_only", patch_only)):
-        times = _time(function, args.repeats)
-        per_frame = statistics.median(times) / args.frames
+    for name, passes in times.items():
+        per_frame = statistics.median(passes) / args.frames
         rows[name] = {"ms_per_frame": round(per_frame * 1000, 2),
                       "frames_per_s": round(1 / per_frame, 1),
-                      "min_ms": round(min(times) / args.frames * 1000, 2),
-                      "max_ms": round(max(times) / args.frames * 1000, 2)}
-    base, base_min = rows["predict"]["ms_per_frame"], rows["predict"]["min_ms"]
+                      "min_ms": round(min(passes) / args.frames * 1000, 2),
+                      "max_ms": round(max(passes) / args.frames * 1000, 2)}
     for name in ("pipeline", "pipeline_aligned"):
-        rows[name]["overhead_vs_predict"] = round(rows[name]["ms_per_frame"] / base - 1, 3)
-        rows[name]["overhead_of_min"] = round(rows[name]["min_ms"] / base_min - 1, 3)
+        rounds = [row / base - 1 for row, base in zip(times[name], times["predict"], strict=True)]
+        rows[name]["overhead_vs_predict"] = round(statistics.median(rounds), 3)
+        rows[name]["overhead_of_min"] = round(min(times[name]) / min(times["predict"]) - 1, 3)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"backend {keras.backend.backend()}, {args.frames} frames 1280x720, one face each, "
           f"model input/output {size} px, batch {args.batch}, jobs {args.jobs}, "

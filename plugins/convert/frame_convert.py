@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +44,9 @@ __all__ = ["MAX_PENDING_FRAMES", "ConvertFace", "ConvertFrame", "FrameConverter"
 logger = logging.getLogger(__name__)
 
 Predict = Callable[[np.ndarray], Any]
+Box = tuple[int, int, int, int]
+_BLEND_SCALE = np.float32(2.0 ** 17)
+"""The blend's weights are scaled by this (see :meth:`FrameConverter.patch_frame`)."""
 MAX_PENDING_FRAMES = 16
 """The most frames held in memory while a batch of faces is gathered."""
 
@@ -130,6 +134,7 @@ class FrameConverter:
         self.face_scale = 1.0 - face_scale / 100.0
         self.jobs = int(jobs) if jobs > 0 else (os.cpu_count() or 1)
         self.draw_transparent = bool(draw_transparent)
+        self._buffers = threading.local()  # each patching thread's warp canvas
 
     # --- batching ------------------------------------------------------------------------------
     def convert(self, frames: Iterable[ConvertFrame]) -> Iterator[tuple[str, np.ndarray]]:
@@ -249,7 +254,11 @@ class FrameConverter:
             return image.copy()
         warps = [self._face_patch(image, face, new) for face, new in
                  zip(frame.faces, predicted, strict=True)]
-        boxes = [box for _, _, _, box in warps if box is not None]
+        # The frame region to warp into and blend: where some face's blend mask can reach (a
+        # pixel no mask reaches has alpha 0, so it keeps the frame's bytes), or, for the
+        # transparent canvas, where some face's square can reach (its colour shows there).
+        boxes = [box for box in (reach[1] if self.draw_transparent else reach[0]
+                                 for _, _, _, reach in warps) if box is not None]
         result = image.copy()
         if not boxes:
             return result
@@ -257,6 +266,11 @@ class FrameConverter:
         top = min(box[1] for box in boxes)
         right = max(box[2] for box in boxes)
         bottom = max(box[3] for box in boxes)
+        # OpenCV's warp with a transparent border writes wrong values into the last columns
+        # of a destination whose width is not a multiple of 8 (its vector loop's tail): the
+        # region is widened to a multiple of 8, or to the frame's edge as in Faceswap's
+        # whole-frame warp.
+        right = min(image.shape[1], -(-right // 8) * 8)
         # Faceswap compat: Faceswap warps each face into a canvas of the whole frame, holding
         # the frame (alpha 0). We warp into the rows the faces reach, from column 0 to the last
         # column they reach. Keeping column 0 as the origin keeps OpenCV's fixed-point
@@ -265,16 +279,17 @@ class FrameConverter:
         # With one face (constant border) every canvas pixel is overwritten, so it starts at
         # zero; with several (transparent border) OpenCV blends the face's edge pixels with
         # what the canvas holds, so it holds the frame, as in Faceswap.
-        canvas = np.zeros((bottom - top, right, 4), dtype="float32")
+        canvas = self._canvas(bottom - top, right)
         if len(frame.faces) == 1:
             border = cv2.BORDER_CONSTANT
         else:
             border = cv2.BORDER_TRANSPARENT
             canvas[..., :3] = image[top:bottom, :right, :3]
             canvas[..., :3] /= 255.0
-        for patch, matrix, interpolator, box in warps:
-            if box is None:
-                continue
+            canvas[..., 3] = 0.0
+        for patch, matrix, interpolator, (_, square) in warps:
+            if square is None or square[3] <= top or square[1] >= bottom or square[0] >= right:
+                continue  # nothing of this face's square lands in the region
             shifted = matrix.copy()
             shifted[:, 2] += shifted[:, 1] * top
             cv2.warpAffine(patch, shifted, (right, bottom - top), dst=canvas,
@@ -282,24 +297,40 @@ class FrameConverter:
         if self.draw_transparent:
             return self._transparent(image, canvas, top, bottom, right,
                                      several=len(frame.faces) > 1)
-        # The blend, in as few passes as possible over the region the faces reach: OpenCV
-        # copies the colour out of the canvas into a contiguous array (NumPy is several times
-        # slower on strided views), then result = background + (face - background) * alpha.
+        # The blend, result = clip(face) * alpha + background * (1 - alpha), clipped and
+        # rounded, in OpenCV passes over the region the faces reach (NumPy's broadcast multiply
+        # by the 1-channel alpha alone took longer than all of them): the colour is copied out
+        # of the canvas and clipped to [0, 1] by two thresholds; ``blendLinear`` computes
+        # (face * w1 + background * w2) / (w1 + w2 + 1e-5) with w1 = alpha * 2^17 and
+        # w2 = (1 - alpha) * 2^17: a power of two scales exactly and swamps the 1e-5, so this
+        # is the float formula; ``addWeighted`` scales to 0-255 and rounds to uint8 with
+        # saturation (half to even, as ``np.rint``).
         region = canvas[:, left:]
         foreground = cv2.cvtColor(region, cv2.COLOR_BGRA2BGR)
-        alpha = region[..., 3:]
+        cv2.threshold(foreground, 1.0, 0.0, cv2.THRESH_TRUNC, dst=foreground)
+        cv2.threshold(foreground, 0.0, 0.0, cv2.THRESH_TOZERO, dst=foreground)
+        weight = cv2.extractChannel(region, 3)
+        np.multiply(weight, _BLEND_SCALE, out=weight)
         background = image[top:bottom, left:right, :3].astype("float32")
         np.multiply(background, 1.0 / 255.0, out=background)
-        np.clip(foreground, 0.0, 1.0, out=foreground)
-        np.subtract(foreground, background, out=foreground)
-        np.multiply(foreground, alpha, out=foreground)
-        np.add(foreground, background, out=foreground)
-        np.clip(foreground, 0.0, 1.0, out=foreground)
-        np.multiply(foreground, 255.0, out=foreground)
-        result[top:bottom, left:right, :3] = np.rint(foreground, out=foreground)
+        blended = cv2.blendLinear(foreground, background, weight, _BLEND_SCALE - weight)
+        result[top:bottom, left:right, :3] = cv2.addWeighted(
+            blended, 255.0, blended, 0.0, 0.0, dtype=cv2.CV_8U)
         logger.debug("Patched %s face(s) into '%s' (region %s)", len(frame.faces), frame.name,
                      (left, top, right, bottom))
         return result
+
+    def _canvas(self, rows: int, columns: int) -> np.ndarray:
+        """A ``float32`` ``(rows, columns, 4)`` warp canvas, reused by the calling thread from
+        frame to frame (a fresh one costs page faults on every frame). Its contents are left
+        from the last frame: with one face the constant-border warp overwrites every pixel,
+        with several the frame is copied in first."""
+        buffer = getattr(self._buffers, "canvas", None)
+        needed = rows * columns * 4
+        if buffer is None or buffer.size < needed:
+            buffer = np.empty(needed, dtype="float32")
+            self._buffers.canvas = buffer
+        return buffer[:needed].reshape(rows, columns, 4)
 
     @staticmethod
     def _transparent(image: np.ndarray, canvas: np.ndarray, top: int, bottom: int, right: int,
@@ -317,9 +348,10 @@ class FrameConverter:
         return out
 
     def _face_patch(self, image: np.ndarray, face: ConvertFace, new_face: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, int, tuple[int, int, int, int] | None]:
+                    ) -> tuple[np.ndarray, np.ndarray, int, tuple[Box | None, Box | None]]:
         """The 4-channel face to warp back (colour-adjusted BGR + blend mask), its matrix
-        (after the face scale), the inverse interpolator and the frame region it can reach."""
+        (after the face scale), the inverse interpolator and the frame regions that its blend
+        mask (its non-zero pixels) and its whole square can reach."""
         size = self.output_size
         predicted_mask = new_face[..., 3:] if new_face.shape[-1] == 4 else None
         source = predicted_mask if self.mask_blend.mask_type == "predicted" else face.mask
@@ -335,19 +367,24 @@ class FrameConverter:
         if self.face_scale != 1.0:
             matrix = matrix * self.face_scale
             matrix[:, 2] += (1.0 - self.face_scale) * size / 2
-        return (np.ascontiguousarray(patch, dtype="float32"), matrix, interpolator,
-                _reach(matrix, size, image.shape[1], image.shape[0]))
+        height, width = image.shape[:2]
+        patch = np.ascontiguousarray(patch, dtype="float32")
+        left, top, columns, rows = cv2.boundingRect((patch[..., 3] != 0).astype("uint8"))
+        masked = (_reach(matrix, (left, top, left + columns, top + rows), width, height)
+                  if columns and rows else None)
+        return patch, matrix, interpolator, (masked, _reach(matrix, (0, 0, size, size),
+                                                            width, height))
 
 
-def _reach(matrix: np.ndarray, size: int, width: int, height: int
-           ) -> tuple[int, int, int, int] | None:
+def _reach(matrix: np.ndarray, rect: Box, width: int, height: int) -> Box | None:
     """``(left, top, right, bottom)`` of the frame pixels whose warp-back samples can touch the
-    face: the face square grown by 4 px (the cubic kernel reaches 2 px) mapped to the frame,
-    plus 2 px, clipped to the frame; ``None`` when the face is outside the frame."""
+    face pixels ``rect`` (``(left, top, right, bottom)``, right and bottom exclusive): the
+    rectangle grown by 4 px (the cubic kernel reaches 2 px) mapped to the frame, plus 2 px,
+    clipped to the frame; ``None`` when that is outside the frame."""
     inverse = cv2.invertAffineTransform(matrix)
     margin = 4.0
-    corners = np.array([[-margin, -margin], [size + margin, -margin],
-                        [size + margin, size + margin], [-margin, size + margin]])
+    x0, y0, x1, y1 = (rect[0] - margin, rect[1] - margin, rect[2] + margin, rect[3] + margin)
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     points = corners @ inverse[:, :2].T + inverse[:, 2]
     left = max(0, int(np.floor(points[:, 0].min())) - 2)
     top = max(0, int(np.floor(points[:, 1].min())) - 2)

@@ -192,6 +192,36 @@ def test_overlapping_faces_later_face_wins() -> None:
     _check(result, frame, expected, alpha)
 
 
+@pytest.mark.parametrize("mask_type, second_radius", [("none", 14), ("extended", 14),
+                                                      ("extended", 0)])
+def test_overlapping_faces_with_masks_smaller_than_their_squares(mask_type: str,
+                                                                 second_radius: int) -> None:
+    """The later face's square (where its mask is 0 too, even where its whole mask is 0)
+    overwrites the earlier face's alpha, as the whole-frame warp does, though only the masks'
+    reach is warped and blended."""
+    frame = _frame(6)
+    second = _disc(radius=second_radius) if second_radius else np.zeros((64, 64, 1), "uint8")
+    faces = [ConvertFace(_matrix(42, 40, 36, 8), mask=_disc(radius=14)),
+             ConvertFace(_matrix(66, 48, 40, -12), mask=second)]
+    (_, result), = _converter(mask_type).convert([ConvertFrame("f", frame, faces)])
+    expected, alpha = _reference(frame, faces, _predict_invert, mask_type)
+    _check(result, frame, expected, alpha, min_inside=60)
+
+
+@pytest.mark.parametrize("centres", [((33, 35), (47, 52)), ((35, 40), (66, 50))])
+def test_draw_transparent_with_faces_away_from_the_right_edge(centres) -> None:
+    """Several faces (transparent border) whose region ends inside the frame at a column that
+    is not a multiple of 8 (OpenCV's warp writes wrong values in such a tail)."""
+    frame = _frame(7)
+    faces = [ConvertFace(_matrix(x, y, 36, 5 * index), mask=_disc())
+             for index, (x, y) in enumerate(centres)]
+    (_, result), = _converter("extended", draw_transparent=True).convert(
+        [ConvertFrame("f.png", frame, faces)])
+    expected, _ = _reference(frame, faces, _predict_invert, "extended", transparent=True)
+    difference = np.abs(result.astype(int) - expected.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+
+
 def test_face_partly_outside_the_frame() -> None:
     frame = _frame(5)
     faces = [ConvertFace(_matrix(5, 80, 40, 20), mask=_disc())]
