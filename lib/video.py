@@ -185,8 +185,11 @@ class VideoWriter:
         except BaseException as err:
             self._abort(err)
             if isinstance(err, (av.FFmpegError, ValueError)):
-                raise FaceswapError(f"The video '{self.path}' cannot be written: {err}. Check "
-                                    "the writer options in convert.ini.") from err
+                raise FaceswapError(
+                    f"The video '{self.path}' cannot be written with codec {codec}, preset "
+                    f"{preset}, tune {tune}, profile {profile}, level {level} in a "
+                    f"'{self.path.suffix}' file: {err}. The encoder refuses this combination: "
+                    "check the writer options in convert.ini.") from err
             raise
 
     def _add_video(self, codec: str, crf: int, preset: str, tune: str, profile: str,
@@ -203,6 +206,9 @@ class VideoWriter:
         if level != "auto":
             options["level"] = level
         stream.options = options
+        # Open the encoder now: a combination of options it refuses (e.g. libx265 with tune
+        # 'film') fails here, before any frame is converted, rather than at the first frame.
+        stream.codec_context.open()
         return stream
 
     def _add_audio(self, reference: str | Path | None) -> tuple[Any, Any, Any]:

@@ -127,6 +127,21 @@ def test_failure_leaves_no_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name, options", [
+    ("x.mp4", {"codec": "libx265", "tune": "film"}),
+    ("x.mp4", {"codec": "libx265", "tune": "stillimage"}),
+    ("x.mp4", {"codec": "libx265", "profile": "high"}),
+    ("x.avi", {"codec": "libx265"}),
+])
+def test_options_the_encoder_refuses_are_clear_errors(tmp_path: Path, name: str,
+                                                      options: dict[str, str]) -> None:
+    """Combinations of Faceswap's writer options that FFmpeg's encoder refuses stop before any
+    frame is written, naming the options; nothing is left behind."""
+    with pytest.raises(FaceswapError, match="codec libx265.*check the writer options"):
+        VideoWriter(tmp_path / name, 25, (_W, _H), **options)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video" * 10)
