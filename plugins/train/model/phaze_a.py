@@ -704,6 +704,13 @@ class UpscaleBlocks:
         if norm == "batch":
             return kl.BatchNormalization()(inputs)
         if norm == "group":
+            channels = inputs.shape[-1]
+            if channels is not None and (channels < 32 or channels % 32):
+                raise FaceswapError(
+                    f"Phaze-A's 'dec_norm = group' splits each decoder upscale's channels into 32 "
+                    f"groups, but one upscale has {channels} channels (from 'dec_min_filters', "
+                    "'dec_max_filters', 'dec_filter_slope' and 'dec_slope_mode'). Choose filters "
+                    "that give multiples of 32, or another 'dec_norm', in train.ini.")
             return GroupNormalization()(inputs)
         if norm == "instance":
             return InstanceNormalization()(inputs)

@@ -247,6 +247,14 @@ def test_fc_reshape_error(tmp_path):
         _build(tmp_path, {"fc_depth": 0, "fc_dimensions": 3, "fs_original_max_filters": 256})
 
 
+def test_group_norm_needs_channels_in_groups_of_32(tmp_path):
+    """The small build's upscales have 256, 144, 88 and 64 filters: 144 cannot be split into
+    GroupNormalization's 32 groups, which is a clear error naming the options."""
+    with pytest.raises(FaceswapError, match=r"'dec_norm = group'.*144 channels.*"
+                                            r"'dec_min_filters'"):
+        _build(tmp_path, _small(dec_norm="group"))
+
+
 def test_upscales_in_fc_with_mask_and_gblock(tmp_path):
     """Faceswap crashes on this combination ('list' object has no attribute 'shape')."""
     _, model = _build(tmp_path, _small(dec_upscales_in_fc=2), learn_mask=True)
