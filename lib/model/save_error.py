@@ -82,7 +82,7 @@ def write_error_in(err: BaseException) -> OSError | None:
 
 def save_error(what: str, folder: str | os.PathLike[str], err: OSError,
                sizes: Mapping[str, int], target: str | os.PathLike[str] | None = None,
-               kept: str = _KEPT) -> SaveError:
+               kept: str = _KEPT, stopped: str = "Training stopped.") -> SaveError:
     """The :class:`SaveError` for a failed write.
 
     Parameters
@@ -99,6 +99,8 @@ def save_error(what: str, folder: str | os.PathLike[str], err: OSError,
         The file whose write failed (by default the error's own file name, if any).
     kept
         What is intact (by default: the previous model, state and backups).
+    stopped
+        What the failure stopped.
     """
     needed = int(sum(sizes.values()))
     parts = ", ".join(f"{name} {format_bytes(size)}" for name, size in sizes.items())
@@ -114,5 +116,5 @@ def save_error(what: str, folder: str | os.PathLike[str], err: OSError,
     message = (f"Saving {what} failed: writing{target} in '{Path(folder)}' failed ({reason}"
                f"{f', errno {errno.errorcode.get(code, code)}' if code is not None else ''}). "
                f"The save needs about {format_bytes(needed)} in '{Path(folder)}' ({parts}"
-               f"{free}); {advice}. Training stopped. {kept}")
+               f"{free}); {advice}. {stopped} {kept}")
     return SaveError(message, code, needed)

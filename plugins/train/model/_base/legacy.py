@@ -41,9 +41,10 @@ from typing import Any
 
 import keras
 
-from lib.errors import ModelFileError
+from lib.errors import FaceswapError, ModelFileError
 from lib.model.model_folder import FS2_BACKUP_SUFFIX, MODEL_EXTENSION, ModelFolder
 from lib.model.model_folder import LEGACY_EXTENSION as LEGACY_EXTENSION
+from lib.model.save_error import save_error, write_error_in
 from lib.utils import atomic_replace
 
 __all__ = ["BACKUP_SUFFIX", "LEGACY_EXTENSION", "Legacy", "rewrite_config"]
@@ -397,10 +398,19 @@ class Legacy:
             self._model_dir.mkdir()
             self._save(model, target)
             self._restore_files()
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(self._model_dir, ignore_errors=True)
             os.rename(self._backup, self._model_dir)
-            raise
+            written = None if isinstance(err, FaceswapError) else write_error_in(err)
+            if written is None:
+                raise
+            sizes = {"model": self._h5.stat().st_size}
+            raise save_error(
+                "the upgraded Faceswap 3 model", self._model_dir, written, sizes,
+                stopped="The upgrade stopped.",
+                kept=f"The Faceswap 2 folder '{self._model_dir}' was put back as it was: nothing "
+                     "was changed, and the upgrade runs again the next time the model is "
+                     "loaded.") from err
         logger.info("Upgraded the Faceswap 2 model to '%s'. The original folder is kept in "
                     "'%s' (Keras 2's optimizer state is not carried over: the optimizer starts "
                     "afresh).", target, self._backup)

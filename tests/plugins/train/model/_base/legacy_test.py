@@ -8,7 +8,9 @@ that cannot be upgraded must be left untouched.
 from __future__ import annotations
 
 import copy
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 
 from lib.errors import FaceswapError, ModelFileError
+from lib.model.save_error import SaveError
 from plugins.train.model._base.legacy import BACKUP_SUFFIX, Legacy, rewrite_config
 from tests.harness import to_numpy
 from tests.plugins.train.model._base import fs2_models
@@ -208,6 +211,30 @@ def test_empty_backup_folder_is_replaced(tmp_path, fs2_store):
     (tmp_path / f"fs2_model{BACKUP_SUFFIX}").mkdir()
     Legacy(folder, name).upgrade()
     assert (tmp_path / f"fs2_model{BACKUP_SUFFIX}" / f"{name}.h5").is_file()
+
+
+@pytest.mark.usefixtures("keras2")
+@pytest.mark.parametrize("code, advice", [(errno.ENOSPC, "the disk is full"),
+                                          (errno.EIO, "I/O error")])
+def test_disk_error_during_the_upgrade_puts_the_folder_back(code, advice, tmp_path, fs2_store,
+                                                            monkeypatch):
+    """A full or failing disk while the Keras 3 model is written: a SaveError (a FaceswapError:
+    the command line prints it and exits 1) that names the folder, the space the upgrade needs
+    and what to do; the Faceswap 2 folder is back as it was and no backup folder is left."""
+    name, folder, _, _ = _fs2_folder("original", tmp_path, fs2_store)
+    before = _snapshot(tmp_path)
+
+    def failing_save(model, target):
+        raise OSError(code, os.strerror(code), str(target))
+
+    monkeypatch.setattr(Legacy, "_save", staticmethod(failing_save))
+    with pytest.raises(SaveError, match=rf"(?s)upgraded Faceswap 3 model failed.*'{name}.keras'"
+                                        rf".*{advice}.*The upgrade stopped.*put back") as raised:
+        Legacy(folder, name).upgrade()
+    assert isinstance(raised.value, FaceswapError) and raised.value.errno == code
+    assert raised.value.needed == (folder / f"{name}.h5").stat().st_size
+    assert _snapshot(tmp_path) == before
+    assert Legacy.needed(folder, name)
 
 
 def _rewrite_h5_attrs(path: Path, **attrs) -> None:
