@@ -20,12 +20,14 @@ class Color(Adjustment):
 
     def process(self, old_face: np.ndarray, new_face: np.ndarray,
                 raw_mask: np.ndarray) -> np.ndarray:
+        weights = raw_mask.reshape(-1)
+        masked = bool(np.any(weights))
+        total = weights.sum(dtype="float32")
         for _ in range(2):
             difference = old_face - new_face
-            if np.any(raw_mask):
-                adjustment = (np.sum(difference * raw_mask, axis=(0, 1))
-                              / np.sum(raw_mask, axis=(0, 1)))
-            else:
-                adjustment = difference
+            # the mask-weighted sum of each channel as one matrix product (NumPy's reduction
+            # of the broadcast product over two axes took several times longer)
+            adjustment = (weights @ difference.reshape(-1, difference.shape[-1]) / total
+                          if masked else difference)
             new_face = new_face + adjustment
         return new_face
