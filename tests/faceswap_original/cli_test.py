@@ -18,6 +18,7 @@ from faceswap_original.cli import main
 from faceswap_original.demo_data import generate_demo_data
 from lib.model.backup_restore import Backup
 from tests.plugins.train.model.plugin_helpers import installed_plugins
+from tests.reliability.helpers import NAME, make_data, popen, train_args
 
 _ROOT = Path(__file__).parents[2]
 _FAST_CONFIG = ("[global.loss]\nloss_function = mae\nloss_function_2 = none\n"
@@ -51,25 +52,38 @@ def _folder_state(folder: Path) -> dict[str, bytes]:
             for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+def _run_with_test_plugins(*args: str) -> subprocess.CompletedProcess:
+    """The command line in a subprocess with the test plugins installed
+    (:mod:`tests.reliability.driver`: the same ``main``)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "tests.reliability.driver", *args], cwd=_ROOT,
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
 def test_train_resume_convert_restore(data, tmp_path):
+    """train, train again (a resumed session), convert and restore through the command line.
+    The plumbing is the plugin's own only in the file names: the small test plugin ``tiny``
+    keeps it fast (test_demo_trains_previews_and_swaps trains and converts the Original plugin
+    through ``python -m faceswap_original``; original_test.py resumes it)."""
     model_dir = tmp_path / "model"
-    first = _run(*_train_args(data, model_dir, 3))
+    first = _run_with_test_plugins(*_train_args(data, model_dir, 3), "-t", NAME)
     assert first.returncode == 0, first.stderr
-    state = json.loads((model_dir / "original_state.json").read_text())
+    state = json.loads((model_dir / f"{NAME}_state.json").read_text())
     assert state["iterations"] == 3 and list(state["sessions"]) == ["1"]
-    assert (model_dir / "original_preview.png").is_file()
-    assert list((model_dir / "original_logs" / "session_1").glob("events.out.tfevents.*"))
+    assert (model_dir / f"{NAME}_preview.png").is_file()
+    assert list((model_dir / f"{NAME}_logs" / "session_1").glob("events.out.tfevents.*"))
     assert "Loss A:" in first.stdout
 
-    second = _run(*_train_args(data, model_dir, 2))
+    second = _run_with_test_plugins(*_train_args(data, model_dir, 2), "-t", NAME)
     assert second.returncode == 0, second.stderr
-    state = json.loads((model_dir / "original_state.json").read_text())
+    state = json.loads((model_dir / f"{NAME}_state.json").read_text())
     assert state["iterations"] == 5 and list(state["sessions"]) == ["1", "2"]
     assert "Restored the optimizer state" in second.stderr
 
     out_dir = tmp_path / "swapped"
-    assert main(["convert", "-i", str(data[0]), "-o", str(out_dir), "-m", str(model_dir),
-                 "-C", str(data[2])]) == 0
+    with installed_plugins():
+        assert main(["convert", "-i", str(data[0]), "-o", str(out_dir), "-m", str(model_dir),
+                     "-C", str(data[2])]) == 0
     inputs = sorted(data[0].glob("*.png"))
     outputs = sorted(out_dir.glob("*.png"))
     assert [p.name for p in outputs] == [p.name for p in inputs]
@@ -81,38 +95,41 @@ def test_train_resume_convert_restore(data, tmp_path):
         if before.ndim == 3 and before.shape[-1] == 4:  # an alpha mask is kept as it was
             np.testing.assert_array_equal(after[..., 3], before[..., 3])
 
-    if not (model_dir / "original_state.json.bk").exists():  # the loss never fell: back up
-        for name in ("original.keras", "original_state.json"):
+    if not (model_dir / f"{NAME}_state.json.bk").exists():  # the loss never fell: back up
+        for name in (f"{NAME}.keras", f"{NAME}_state.json"):
             Backup.backup_model(model_dir / name)
-    backed_up = (model_dir / "original_state.json.bk").read_bytes()
-    (model_dir / "original_state.json").write_text("garbage")
+    backed_up = (model_dir / f"{NAME}_state.json.bk").read_bytes()
+    (model_dir / f"{NAME}_state.json").write_text("garbage")
     assert main(["restore", "-m", str(model_dir)]) == 0
-    assert (model_dir / "original_state.json").read_bytes() == backed_up
-    assert list(model_dir.glob("original_archived_*"))
+    assert (model_dir / f"{NAME}_state.json").read_bytes() == backed_up
+    assert list(model_dir.glob(f"{NAME}_archived_*"))
 
 
-def test_sigint_saves_and_exits_cleanly(data, tmp_path):
+def test_sigint_saves_and_exits_cleanly(tmp_path):
+    """Ctrl+C during ``train``: the trainer saves and the command exits 0. The stop request is
+    the command line's, whatever the plugin: the small test plugin ``tiny`` (through
+    :mod:`tests.reliability.driver`, the same ``main`` with the test plugins installed) keeps
+    the saves small; test_train_resume_convert_restore runs the Original plugin's command line."""
+    data = make_data(tmp_path / "data")
     model_dir = tmp_path / "model"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "faceswap_original",
-         *_train_args(data, model_dir, 100_000)], cwd=_ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "train.log"
+    process = popen(train_args(data, model_dir, 100_000), log)
     try:
         deadline = time.monotonic() + 600
-        while not (model_dir / "original_state.json").exists():  # the first save is done
-            assert process.poll() is None, process.communicate()[1]
+        while not (model_dir / f"{NAME}_state.json").exists():  # the first save is done
+            assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline
-            time.sleep(0.5)
+            time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=600)
+        process.wait(timeout=600)
     finally:
         process.kill()
-    assert process.returncode == 0, stderr
-    assert "Stop requested" in stderr
-    state = json.loads((model_dir / "original_state.json").read_text())
+    output = log.read_text()
+    assert process.returncode == 0, output[-3000:]
+    assert "Stop requested" in output
+    state = json.loads((model_dir / f"{NAME}_state.json").read_text())
     assert state["iterations"] >= 1
-    assert (model_dir / "original.keras").is_file()
+    assert (model_dir / f"{NAME}.keras").is_file()
 
 
 @pytest.mark.parametrize("case", ["missing_a", "empty_b", "batch_too_big", "bad_plugin",
