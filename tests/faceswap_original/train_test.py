@@ -9,6 +9,7 @@ import pytest
 from faceswap_original.demo_data import generate_demo_data
 from faceswap_original.train import run_training
 from lib.errors import FaceswapError
+from tests.plugins.train.model.plugin_helpers import installed_plugins
 
 _CONFIG = ("[global.loss]\nloss_function = mae\nloss_function_2 = none\n"
            "[model.original]\nlowmem = True\n")
@@ -49,8 +50,12 @@ def test_timelapse_needs_both_existing_folders(given, message, faces, tmp_path):
 
 
 def test_timelapse_defaults_to_the_model_folder(faces, tmp_path):
-    model = run_training(_args(tmp_path, *faces, timelapse_input_a=str(faces[0]),
-                               timelapse_input_b=str(faces[1])))
+    """The timelapse plumbing is the trainer's, whatever the plugin: the small test plugin
+    ``tiny`` keeps it fast (demo_test.py writes the Original plugin's timelapse)."""
+    with installed_plugins():
+        model = run_training(_args(tmp_path, *faces, trainer="tiny",
+                                   timelapse_input_a=str(faces[0]),
+                                   timelapse_input_b=str(faces[1])))
     folder = tmp_path / "model" / "timelapse"
     # saves at the first iteration and on exit after the second
     assert sorted(path.name for path in folder.iterdir()) == ["00000001.png", "00000002.png"]
