@@ -41,8 +41,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # Tests that build whole models (up to 400 M parameters): Keras layers form reference cycles, so
 # only a full garbage collection frees their weights. Elsewhere free_memory=False skips that
-# collection (about 0.4 s a test) and reference counting frees the small tensors.
+# collection (0.15-0.4 s a test) and reference counting frees the small tensors. In these folders
+# the collection runs once the process has grown by _COLLECT_GROWTH since the last one (so at
+# most that much garbage waits; most tests there build small models and skip it), and after every
+# test where the resident size cannot be read (outside Linux).
 _MODEL_TEST_FOLDERS = ("tests/plugins/", "tests/faceswap_original/", "tests/lib/model/networks/")
+_COLLECT_GROWTH = 256 << 20
+_collected_at: list[int] = []  # the resident size after the last collection
+
+
+def _resident_bytes() -> int | None:
+    """This process's resident set size (Linux: /proc/self/statm), None where unknown."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _needs_collection() -> bool:
+    resident = _resident_bytes()
+    return resident is None or not _collected_at or resident > _collected_at[-1] + _COLLECT_GROWTH
 
 
 def _reset_keras_state(free_memory: bool = False) -> None:
@@ -63,7 +82,10 @@ def _reset_keras_state(free_memory: bool = False) -> None:
 def keras_state(request: pytest.FixtureRequest):
     """Fresh Keras state for every test; parametrised so the backend shows in each test ID."""
     path = request.node.path.as_posix()
-    free_memory = any(folder in path for folder in _MODEL_TEST_FOLDERS)
+    model_test = any(folder in path for folder in _MODEL_TEST_FOLDERS)
     _reset_keras_state()
     yield request.param
+    free_memory = model_test and _needs_collection()
     _reset_keras_state(free_memory)
+    if free_memory:
+        _collected_at[:] = [_resident_bytes() or 0]
