@@ -12,6 +12,8 @@ the model), and reports:
 * ``mean_face_ssim``: the mean SSIM of the set's own mean face (the pixel mean of all the
   identity's coverage crops) against the same crops: what a model that has learned only a
   blurred average scores. The margin ``recon_ssim - mean_face_ssim`` is what training bought;
+  ``margin_<side>`` gives it per face: the mean difference, its standard error, the paired t
+  statistic and the share of faces whose reconstruction beats the mean face;
 * ``recon_ssim_in_mask`` and ``mean_face_ssim_in_mask``: the same two, with each face's SSIM
   map averaged inside its ``extended`` mask (weighted by the mask as training retrieves it for
   the penalized loss: :func:`face_masks`). That is the part of the crop that the default loss
@@ -73,6 +75,20 @@ def ssim(first: np.ndarray, second: np.ndarray, weight: np.ndarray | None = None
     if weight is None:
         return float(index.mean())
     return float(np.average(index.mean(axis=-1), weights=weight))
+
+
+def paired_margin(model: np.ndarray, baseline: np.ndarray) -> dict[str, float]:
+    """How clearly ``model`` beats ``baseline`` on the same faces: the mean per-face difference,
+    its standard error (sample standard deviation / sqrt(n)), their ratio (the paired t
+    statistic: above 3, a margin this size is very unlikely to be chance on these faces) and
+    the share of faces on which the model is better."""
+    difference = np.asarray(model, "float64") - np.asarray(baseline, "float64")
+    error = float(difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 \
+        else float("nan")
+    mean = float(difference.mean())
+    return {"mean": mean, "standard_error": error,
+            "t": mean / error if error > 0 else float("inf"),
+            "share_better": float((difference > 0).mean())}
 
 
 def feature(face: np.ndarray) -> np.ndarray:
@@ -178,14 +194,14 @@ def measure(demo: Path, count: int = 32) -> dict[str, object]:
     for side, recon in (("a", recon_a), ("b", recon_b)):
         target = targets[side]
         masks = face_masks(data / f"faces_{side}", crop, size_out, count)
-        result[f"recon_ssim_{side}"] = float(np.mean([ssim(r, t) for r, t in zip(recon, target,
-                                                                                   strict=True)]))
-        result[f"mean_face_ssim_{side}"] = float(np.mean([ssim(means[side], t)
-                                                          for t in target]))
-        result[f"recon_ssim_in_mask_{side}"] = float(np.mean([
-            ssim(r, t, m) for r, t, m in zip(recon, target, masks, strict=True)]))
-        result[f"mean_face_ssim_in_mask_{side}"] = float(np.mean([
-            ssim(means[side], t, m) for t, m in zip(target, masks, strict=True)]))
+        for suffix, weights in (("", [None] * len(target)), ("_in_mask", masks)):
+            model = np.array([ssim(r, t, m) for r, t, m in zip(recon, target, weights,
+                                                                strict=True)])
+            baseline = np.array([ssim(means[side], t, m) for t, m in zip(target, weights,
+                                                                        strict=True)])
+            result[f"recon_ssim{suffix}_{side}"] = float(model.mean())
+            result[f"mean_face_ssim{suffix}_{side}"] = float(baseline.mean())
+            result[f"margin{suffix}_{side}"] = paired_margin(model, baseline)
     result["identity_swap_a_to_b"] = nearest(swap_ab)
     result["identity_swap_b_to_a"] = nearest(swap_ba)
     result["check_real_a"] = nearest(targets["a"])
@@ -218,13 +234,13 @@ def main() -> int:
         subprocess.run(command, check=True)
     result = measure(demo, args.faces)
     for side in "ab":
-        recon, mean = result[f"recon_ssim_{side}"], result[f"mean_face_ssim_{side}"]
-        print(f"{side.upper()}: reconstruction SSIM {recon:.3f}, mean-face SSIM {mean:.3f}, "
-              f"margin {recon - mean:+.3f}")
-        recon, mean = (result[f"recon_ssim_in_mask_{side}"],
-                       result[f"mean_face_ssim_in_mask_{side}"])
-        print(f"{side.upper()} inside the face mask: reconstruction SSIM {recon:.3f}, "
-              f"mean-face SSIM {mean:.3f}, margin {recon - mean:+.3f}")
+        for suffix, where in (("", ""), ("_in_mask", " inside the face mask")):
+            recon, mean = (result[f"recon_ssim{suffix}_{side}"],
+                           result[f"mean_face_ssim{suffix}_{side}"])
+            margin = result[f"margin{suffix}_{side}"]
+            print(f"{side.upper()}{where}: reconstruction SSIM {recon:.3f}, mean-face SSIM "
+                  f"{mean:.3f}, margin {margin['mean']:+.3f} +- {margin['standard_error']:.3f} "
+                  f"(t {margin['t']:.1f}; better on {margin['share_better']:.0%} of the faces)")
     swap = result["identity_swap_a_to_b"]
     recon = result["check_recon_a"]
     print(f"A -> B swaps classified as B: {swap['share_b']:.0%} (margin {swap['margin_b']:+.3f});"

@@ -3,8 +3,9 @@ basic properties, and the identity descriptor."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from benchmarks.demo_quality import feature, ssim
+from benchmarks.demo_quality import feature, paired_margin, ssim
 
 
 def test_ssim_of_flat_images_is_the_luminance_term() -> None:
@@ -81,3 +82,14 @@ def test_face_masks_are_the_stored_masks_in_the_coverage_crop(tmp_path) -> None:
         cv2.fillConvexPoly(hull, cv2.convexHull(points[[0, 4, 8, 12, 16, 30]]), 1)
         assert mask[hull > 0].mean() > 0.9  # the lower face is inside the extended mask
         assert mask[:6, :6].max() == 0 and mask[:6, -6:].max() == 0  # the top corners are not
+
+
+def test_paired_margin_by_hand() -> None:
+    """Differences (0.1, 0, 0.2, -0.1): mean 0.05, sample standard deviation sqrt(0.05 / 3),
+    standard error half of it, better on 2 of 4 faces."""
+    margin = paired_margin(np.array([0.5, 0.6, 0.7, 0.8]), np.array([0.4, 0.6, 0.5, 0.9]))
+    error = np.sqrt(0.05 / 3) / 2
+    assert margin["mean"] == pytest.approx(0.05)
+    assert margin["standard_error"] == pytest.approx(error)
+    assert margin["t"] == pytest.approx(0.05 / error)
+    assert margin["share_better"] == 0.5
