@@ -7,7 +7,7 @@ one of its two critical points. Every save is slowed (see :mod:`tests.reliabilit
 that kills land inside one: while the model file's temporary copy is complete but not yet
 renamed, between the model file and the state file, or during a backup.
 
-The trials run on every backend: under TensorFlow (the default run) 8 kills; in the smoke subset
+The trials run on every backend: under TensorFlow (the default run) 4 kills; in the smoke subset
 that CI also runs under JAX and PyTorch, 4; with ``--runslow``, 20 on the backend in use, and 4
 more on the Original plugin at its default size (64 px, full widths: a file of about 300 MB
 whose saves take seconds).
@@ -217,7 +217,8 @@ _POSIX = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 @_POSIX
 @pytest.mark.smoke
 def test_sigkill_at_random_moments(tmp_path):
-    """The tiny plugin: 8 kills under TensorFlow, 4 in the JAX and PyTorch smoke runs."""
+    """The tiny plugin: 4 kills under TensorFlow and in the JAX and PyTorch smoke runs
+    (test_sigkill_at_random_moments_full: 20, with --runslow)."""
     _sigkill_trials(tmp_path, DEFAULT_TRIALS if BACKEND == "tensorflow" else SMOKE_TRIALS)
 
 
