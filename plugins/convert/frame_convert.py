@@ -272,13 +272,14 @@ class FrameConverter:
         # whole-frame warp.
         right = min(image.shape[1], -(-right // 8) * 8)
         # Faceswap compat: Faceswap warps each face into a canvas of the whole frame, holding
-        # the frame (alpha 0). We warp into the rows the faces reach, from column 0 to the last
-        # column they reach. Keeping column 0 as the origin keeps OpenCV's fixed-point
-        # coordinates (1/1024 px) those of the whole-frame warp, so hard mask edges land on the
-        # same pixels; the columns left of the faces cost little (they map outside the face).
-        # With one face (constant border) every canvas pixel is overwritten, so it starts at
-        # zero; with several (transparent border) OpenCV blends the face's edge pixels with
-        # what the canvas holds, so it holds the frame, as in Faceswap.
+        # the frame (alpha 0). We warp into the rows of the region, from column 0 to its last
+        # column. Keeping column 0 as the origin keeps OpenCV's fixed-point coordinates
+        # (1/1024 px) those of the whole-frame warp, so hard mask edges land on the same
+        # pixels; the columns left of the faces cost little (they map outside the face). With
+        # one face (constant border) every canvas pixel is overwritten, so what the reused
+        # canvas held does not matter; with several (transparent border) OpenCV blends the
+        # face's edge pixels with what the canvas holds, so it holds the frame at alpha 0, as
+        # in Faceswap.
         canvas = self._canvas(bottom - top, right)
         if len(frame.faces) == 1:
             border = cv2.BORDER_CONSTANT
