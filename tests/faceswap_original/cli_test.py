@@ -109,7 +109,7 @@ def test_sigint_saves_and_exits_cleanly(tmp_path):
     """Ctrl+C during ``train``: the trainer saves and the command exits 0. The stop request is
     the command line's, whatever the plugin: the small test plugin ``tiny`` (through
     :mod:`tests.reliability.driver`, the same ``main`` with the test plugins installed) keeps
-    the saves small; test_train_resume_convert_restore runs the Original plugin's command line."""
+    the saves small; demo_test.py runs the Original plugin's command line."""
     data = make_data(tmp_path / "data")
     model_dir = tmp_path / "model"
     log = tmp_path / "train.log"
