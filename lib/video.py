@@ -188,8 +188,8 @@ class VideoWriter:
                 raise FaceswapError(
                     f"The video '{self.path}' cannot be written with codec {codec}, preset "
                     f"{preset}, tune {tune}, profile {profile}, level {level} in a "
-                    f"'{self.path.suffix}' file: {err}. The encoder refuses this combination: "
-                    "check the writer options in convert.ini.") from err
+                    f"'{self.path.suffix}' file: {err}. FFmpeg's encoder or container refuses "
+                    "this: check the writer options in convert.ini.") from err
             raise
 
     def _add_video(self, codec: str, crf: int, preset: str, tune: str, profile: str,
