@@ -12,7 +12,8 @@ rows take turns, one pass each per round, so a change in the machine's load reac
 * ``predict``: the model alone on the already-cropped faces, in batches of ``--batch`` faces;
 * ``pipeline``: :class:`plugins.convert.frame_convert.FrameConverter` on the frames given each
   face's matrices and mask (crop, the same prediction, mask blend, ``avg-color``, warp back,
-  composite), as ``convert`` runs it after reading a frame;
+  composite), as ``convert`` runs it after reading a frame (patching the frame's own array:
+  each pass patches the same frames again, at the same cost);
 * ``pipeline_aligned``: the same plus building those from the alignments-file face
   (:func:`~plugins.convert.frame_convert.faces_from_alignments`: umeyama, pose, stored mask
   retrieval);
@@ -128,7 +129,7 @@ def main() -> None:
     faces = aligned()
     converter = FrameConverter(swap.predict_on_batch, size, size, mask_blend=blend,
                                color_adjustment="avg-color", batch_size=args.batch,
-                               jobs=args.jobs)
+                               jobs=args.jobs, in_place=True)  # as convert runs it
     feeds = np.stack([converter._feed_face(frame, face[0])  # the same crops
                       for frame, face in zip(frames, faces, strict=True)])
     constant = np.full((args.batch, size, size, 3), 0.5, "float32")
@@ -149,7 +150,7 @@ def main() -> None:
 
     patcher = FrameConverter(lambda batch: constant[:len(batch)], size, size, mask_blend=blend,
                              color_adjustment="avg-color", batch_size=args.batch,
-                             jobs=args.jobs)
+                             jobs=args.jobs, in_place=True)
 
     def patch_only() -> None:
         for _ in patcher.convert(ConvertFrame(str(index), frame, face) for index, (frame, face)

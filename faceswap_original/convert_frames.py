@@ -256,7 +256,8 @@ def convert_frames(input_path: str | Path, output_dir: str | Path, *, predict: P
     converter = FrameConverter(predict, input_size, output_size, mask_blend=blend,
                                color_adjustment=color_adjustment, batch_size=batch_size,
                                color_order=color_order, face_scale=face_scale, jobs=jobs,
-                               draw_transparent=out.draw_transparent)
+                               draw_transparent=out.draw_transparent,
+                               in_place=True)  # each frame read is used only here
     counts = {"faces": 0, "skipped": 0, "frames": 0}
 
     def frames() -> Iterator[ConvertFrame]:

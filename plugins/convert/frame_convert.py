@@ -112,13 +112,18 @@ class FrameConverter:
     draw_transparent
         The ``opencv`` writer's ``draw_transparent``: a frame with faces comes out as BGRA, the
         swapped faces on a transparent layer (their blend mask as alpha) instead of the frame.
+    in_place
+        Patch the frames' own arrays (when writable) instead of copies: for a caller that hands
+        over each frame and does not use it afterwards (``convert`` reading frames), it saves
+        a copy of every frame. A frame whose patching fails is still written unconverted: the
+        faces are written into it only once everything else has succeeded.
     """
 
     def __init__(self, predict: Predict, input_size: int, output_size: int, *,
                  mask_blend: MaskBlend, color_adjustment: str = "avg-color",
                  batch_size: int = 16, color_order: str = "bgr",
-                 face_scale: float = 0.0, jobs: int = 1, draw_transparent: bool = False
-                 ) -> None:
+                 face_scale: float = 0.0, jobs: int = 1, draw_transparent: bool = False,
+                 in_place: bool = False) -> None:
         if color_order not in ("bgr", "rgb"):
             raise ValueError(f"color_order must be 'bgr' or 'rgb'. Received: {color_order!r}")
         if mask_blend.output_size != output_size:
@@ -134,6 +139,7 @@ class FrameConverter:
         self.face_scale = 1.0 - face_scale / 100.0
         self.jobs = int(jobs) if jobs > 0 else (os.cpu_count() or 1)
         self.draw_transparent = bool(draw_transparent)
+        self.in_place = bool(in_place)
         self._buffers = threading.local()  # each patching thread's warp canvas
 
     # --- batching ------------------------------------------------------------------------------
@@ -174,12 +180,13 @@ class FrameConverter:
         index = 0
         for frame in pending:
             count = len(frame.faces)
-            futures.append(pool.submit(self._patch_named, frame, predicted[index:index + count]))
+            futures.append(pool.submit(self._patch_named, frame, predicted[index:index + count],
+                                       feeds[index:index + count]))
             index += count
         return futures
 
-    def _patch_named(self, frame: ConvertFrame, predicted: list[np.ndarray]
-                     ) -> tuple[str, np.ndarray]:
+    def _patch_named(self, frame: ConvertFrame, predicted: list[np.ndarray],
+                     crops: list[np.ndarray]) -> tuple[str, np.ndarray]:
         """The patched frame; as Faceswap, a frame whose patching fails is written unconverted,
         with a warning, and convert goes on (a :class:`~lib.errors.FaceswapError`, a problem
         of the options rather than of the frame, still stops it).
@@ -187,13 +194,17 @@ class FrameConverter:
         Faceswap compat: Faceswap logs this at ERROR level; a warning here, as convert goes on.
         """
         try:
-            return frame.name, self.patch_frame(frame, predicted)
+            return frame.name, self.patch_frame(frame, predicted, crops)
         except FaceswapError:
             raise
         except Exception as err:  # noqa: BLE001  (any failure of one frame's patch)
             logger.warning("Failed to convert image: '%s'. Reason: %s. Writing the frame "
                            "unconverted.", frame.name, err)
-            return frame.name, frame.image.copy()
+            return frame.name, frame.image if self._writes_in_place(frame) else frame.image.copy()
+
+    def _writes_in_place(self, frame: ConvertFrame) -> bool:
+        """Whether ``frame``'s own array is patched (``in_place`` and writable)."""
+        return self.in_place and frame.image.flags.writeable
 
     def _feed_face(self, image: np.ndarray, face: ConvertFace) -> np.ndarray:
         """The model input: the frame path warp at the input size, ``float32`` in [0, 1]."""
@@ -232,7 +243,8 @@ class FrameConverter:
         return list(face)
 
     # --- patching ------------------------------------------------------------------------------
-    def patch_frame(self, frame: ConvertFrame, predicted: Sequence[np.ndarray]) -> np.ndarray:
+    def patch_frame(self, frame: ConvertFrame, predicted: Sequence[np.ndarray],
+                    crops: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """Blend the predicted faces into the frame.
 
         Parameters
@@ -241,82 +253,94 @@ class FrameConverter:
             The frame and its faces.
         predicted
             The model's output for each face, ``float32`` BGR (+ learned mask) in [0, 1].
+        crops
+            The faces as they were fed to the model (``float32`` BGR in [0, 1]): the colour
+            adjustment's original face for each face without a ``feed_matrix`` (the same warp
+            of the frame). ``None``: cut from the frame again.
 
         Returns
         -------
         The converted BGR ``uint8`` frame. Pixels that no face reaches are the input's bytes.
         With ``draw_transparent``, a frame with faces is the BGRA ``uint8`` canvas instead:
         the warped faces with their blend mask as alpha; elsewhere alpha 0 over black (one
-        face) or over the frame (several), as Faceswap's canvas holds them.
+        face) or over the frame (several), as Faceswap's canvas holds them. With ``in_place``
+        (and a writable frame) the frame's own array, patched.
         """
         image = frame.image
+        unchanged = image if self._writes_in_place(frame) else None
         if not frame.faces:
-            return image.copy()
-        warps = [self._face_patch(image, face, new) for face, new in
-                 zip(frame.faces, predicted, strict=True)]
+            return image.copy() if unchanged is None else unchanged
+        if crops is None:
+            crops = [None] * len(frame.faces)
+        warps = [self._face_patch(image, face, new, crop)
+                 for face, new, crop in zip(frame.faces, predicted, crops, strict=True)]
         # The frame region to warp into and blend: where some face's blend mask can reach (a
         # pixel no mask reaches has alpha 0, so it keeps the frame's bytes), or, for the
         # transparent canvas, where some face's square can reach (its colour shows there).
         boxes = [box for box in (reach[1] if self.draw_transparent else reach[0]
                                  for _, _, _, reach in warps) if box is not None]
-        result = image.copy()
         if not boxes:
-            return result
+            return image.copy() if unchanged is None else unchanged
         left = min(box[0] for box in boxes)
         top = min(box[1] for box in boxes)
         right = max(box[2] for box in boxes)
         bottom = max(box[3] for box in boxes)
-        # OpenCV's warp with a transparent border writes wrong values into the last columns
-        # of a destination whose width is not a multiple of 8 (its vector loop's tail): the
-        # region is widened to a multiple of 8, or to the frame's edge as in Faceswap's
-        # whole-frame warp.
-        right = min(image.shape[1], -(-right // 8) * 8)
         # Faceswap compat: Faceswap warps each face into a canvas of the whole frame, holding
-        # the frame (alpha 0). We warp into the rows of the region, from column 0 to its last
-        # column. Keeping column 0 as the origin keeps OpenCV's fixed-point coordinates
-        # (1/1024 px) those of the whole-frame warp, so hard mask edges land on the same
-        # pixels; the columns left of the faces cost little (they map outside the face). With
-        # one face (constant border) every canvas pixel is overwritten, so what the reused
-        # canvas held does not matter; with several (transparent border) OpenCV blends the
-        # face's edge pixels with what the canvas holds, so it holds the frame at alpha 0, as
-        # in Faceswap.
-        canvas = self._canvas(bottom - top, right)
+        # the frame (alpha 0); we warp into the region only, with the matrix moved to its
+        # origin. OpenCV's warp works in blocks of 8 columns counted from the destination's
+        # first column, and with a transparent border (several faces) a face's edge pixels
+        # depend on the block they fall in (a block partly outside the face is not computed as
+        # a block wholly inside). So the region starts at a multiple of 8 columns and its width
+        # is a multiple of 8 or reaches the frame's right edge: its blocks are the whole-frame
+        # warp's blocks, and its pixels are the whole-frame warp's (OpenCV 5 computes the
+        # coordinates in floating point: moving the origin changes a value by under 1e-3 of
+        # a level; OpenCV 4's fixed-point coordinates may move a pixel by 1/32 px).
+        # With one face (constant border) every canvas pixel is overwritten, so what the
+        # reused canvas held does not matter; with several (transparent border) OpenCV blends
+        # the face's edge pixels with what the canvas holds, so it holds the frame at alpha 0,
+        # as in Faceswap.
+        origin = left // 8 * 8
+        end = min(image.shape[1], origin - (origin - right) // 8 * 8)
+        canvas = self._canvas(bottom - top, end - origin)
         if len(frame.faces) == 1:
             border = cv2.BORDER_CONSTANT
         else:
             border = cv2.BORDER_TRANSPARENT
-            canvas[..., :3] = image[top:bottom, :right, :3]
-            canvas[..., :3] /= 255.0
+            np.divide(image[top:bottom, origin:end, :3], np.float32(255.0), out=canvas[..., :3],
+                      dtype="float32")
             canvas[..., 3] = 0.0
         for patch, matrix, interpolator, (_, square) in warps:
-            if square is None or square[3] <= top or square[1] >= bottom or square[0] >= right:
+            if (square is None or square[3] <= top or square[1] >= bottom
+                    or square[0] >= end or square[2] <= origin):
                 continue  # nothing of this face's square lands in the region
             shifted = matrix.copy()
-            shifted[:, 2] += shifted[:, 1] * top
-            cv2.warpAffine(patch, shifted, (right, bottom - top), dst=canvas,
+            shifted[:, 2] += shifted[:, 0] * origin + shifted[:, 1] * top
+            cv2.warpAffine(patch, shifted, (end - origin, bottom - top), dst=canvas,
                            flags=cv2.WARP_INVERSE_MAP | interpolator, borderMode=border)
         if self.draw_transparent:
-            return self._transparent(image, canvas, top, bottom, right,
+            return self._transparent(image, canvas, (origin, top, end, bottom),
                                      several=len(frame.faces) > 1)
         # The blend, result = clip(face) * alpha + background * (1 - alpha), clipped and
-        # rounded, in OpenCV passes over the region the faces reach (NumPy's broadcast multiply
+        # rounded, in OpenCV passes over the region the masks reach (NumPy's broadcast multiply
         # by the 1-channel alpha alone took longer than all of them): the colour is copied out
         # of the canvas and clipped to [0, 1] by two thresholds; ``blendLinear`` computes
         # (face * w1 + background * w2) / (w1 + w2 + 1e-5) with w1 = alpha * 2^17 and
         # w2 = (1 - alpha) * 2^17: a power of two scales exactly and swamps the 1e-5, so this
         # is the float formula; ``addWeighted`` scales to 0-255 and rounds to uint8 with
         # saturation (half to even, as ``np.rint``).
-        region = canvas[:, left:]
+        region = canvas[:, left - origin:right - origin]
         foreground = cv2.cvtColor(region, cv2.COLOR_BGRA2BGR)
         cv2.threshold(foreground, 1.0, 0.0, cv2.THRESH_TRUNC, dst=foreground)
         cv2.threshold(foreground, 0.0, 0.0, cv2.THRESH_TOZERO, dst=foreground)
         weight = cv2.extractChannel(region, 3)
         np.multiply(weight, _BLEND_SCALE, out=weight)
-        background = image[top:bottom, left:right, :3].astype("float32")
-        np.multiply(background, 1.0 / 255.0, out=background)
+        background = np.divide(image[top:bottom, left:right, :3], np.float32(255.0),
+                               dtype="float32")  # frame / 255 in one pass
         blended = cv2.blendLinear(foreground, background, weight, _BLEND_SCALE - weight)
-        result[top:bottom, left:right, :3] = cv2.addWeighted(
-            blended, 255.0, blended, 0.0, 0.0, dtype=cv2.CV_8U)
+        patched = cv2.addWeighted(blended, 255.0, blended, 0.0, 0.0, dtype=cv2.CV_8U)
+        # Written last: a failure before this leaves an in-place frame as it came.
+        result = image.copy() if unchanged is None else unchanged
+        result[top:bottom, left:right, :3] = patched
         logger.debug("Patched %s face(s) into '%s' (region %s)", len(frame.faces), frame.name,
                      (left, top, right, bottom))
         return result
@@ -334,25 +358,29 @@ class FrameConverter:
         return buffer[:needed].reshape(rows, columns, 4)
 
     @staticmethod
-    def _transparent(image: np.ndarray, canvas: np.ndarray, top: int, bottom: int, right: int,
-                     several: bool) -> np.ndarray:
-        """The whole frame's BGRA canvas as ``uint8`` (``draw_transparent``): the warped rows
-        placed in a canvas that is black (one face: the constant border zeroes it) or the frame
-        (several faces: the transparent border keeps it), with alpha 0."""
+    def _transparent(image: np.ndarray, canvas: np.ndarray, region: Box, several: bool
+                     ) -> np.ndarray:
+        """The whole frame's BGRA canvas as ``uint8`` (``draw_transparent``): the warped
+        ``region`` (``(left, top, right, bottom)``) placed in a canvas that is black (one face:
+        the constant border zeroes it) or the frame (several faces: the transparent border
+        keeps it), with alpha 0."""
         height, width = image.shape[:2]
+        left, top, right, bottom = region
         out = np.zeros((height, width, 4), dtype="uint8")
         if several:
             out[..., :3] = image[..., :3]
-        region = np.clip(canvas, 0.0, 1.0)
-        np.multiply(region, 255.0, out=region)
-        out[top:bottom, :right] = np.rint(region)
+        warped = np.clip(canvas, 0.0, 1.0)
+        np.multiply(warped, 255.0, out=warped)
+        out[top:bottom, left:right] = np.rint(warped)
         return out
 
-    def _face_patch(self, image: np.ndarray, face: ConvertFace, new_face: np.ndarray
+    def _face_patch(self, image: np.ndarray, face: ConvertFace, new_face: np.ndarray,
+                    crop: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray, int, tuple[Box | None, Box | None]]:
         """The 4-channel face to warp back (colour-adjusted BGR + blend mask), its matrix
         (after the face scale), the inverse interpolator and the frame regions that its blend
-        mask (its non-zero pixels) and its whole square can reach."""
+        mask (its non-zero pixels) and its whole square can reach. ``crop``: the face as fed
+        to the model (see :meth:`patch_frame`)."""
         size = self.output_size
         predicted_mask = new_face[..., 3:] if new_face.shape[-1] == 4 else None
         source = predicted_mask if self.mask_blend.mask_type == "predicted" else face.mask
@@ -361,7 +389,9 @@ class FrameConverter:
         mask, raw_mask = self.mask_blend.run(source)
         patch = np.concatenate([new_face[..., :3], mask], axis=-1)
         if self.color is not None:
-            old_face = self._warp_face(image, face.matrix, size).astype("float32") / 255.0
+            # the face fed to the model is this crop when it was cut with ``matrix``
+            old_face = (crop if crop is not None and face.feed_matrix is None
+                        else self._warp_face(image, face.matrix, size).astype("float32") / 255.0)
             patch = self.color.run(old_face, patch, raw_mask)
         interpolator = get_matrix_scaling(face.matrix)[1]
         matrix = np.asarray(face.matrix, dtype="float64")

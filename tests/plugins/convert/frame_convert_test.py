@@ -281,6 +281,53 @@ def test_a_frame_whose_patching_fails_is_written_unconverted(caplog) -> None:
     assert "Failed to convert image: 'bad.png'" in caplog.text
 
 
+def test_in_place_patches_the_frames_own_array() -> None:
+    """``in_place`` (as ``convert`` runs it): the result is the frame's own array, patched as a
+    copy would be; a read-only frame is copied; a frame without faces, or whose patching
+    fails, comes back as it went in."""
+    frame = _frame()
+    faces = [ConvertFace(_matrix(60, 45, 40, 12), mask=_disc())]
+    (_, copied), = _converter().convert([ConvertFrame("f", frame.copy(), faces)])
+    owned = frame.copy()
+    (_, result), = _converter(in_place=True).convert([ConvertFrame("f", owned, faces)])
+    assert result is owned
+    np.testing.assert_array_equal(result, copied)
+    assert not np.array_equal(copied, frame)
+    read_only = frame.copy()
+    read_only.flags.writeable = False
+    (_, other), = _converter(in_place=True).convert([ConvertFrame("f", read_only, faces)])
+    assert other is not read_only
+    np.testing.assert_array_equal(read_only, frame)
+    np.testing.assert_array_equal(other, copied)
+    bare = frame.copy()
+    (_, same), = _converter(in_place=True).convert([ConvertFrame("g", bare)])
+    assert same is bare
+    np.testing.assert_array_equal(same, frame)
+    broken = [ConvertFace(_matrix(60, 45, 40, 0), mask=np.zeros((0, 0, 1), "uint8"))]
+    kept = frame.copy()
+    (_, failed), = _converter(in_place=True).convert([ConvertFrame("b", kept, broken)])
+    assert failed is kept
+    np.testing.assert_array_equal(kept, frame)
+
+
+def test_the_crops_fed_to_the_model_are_the_colour_adjustments_original_face() -> None:
+    """Given the crops fed to the model, ``patch_frame`` gives what it gives cutting them again
+    from the frame; a face with its own ``feed_matrix`` is cut again."""
+    frame = _frame(2)
+    face = ConvertFace(_matrix(60, 45, 40, 12), mask=_disc())
+    converter = _converter("extended", "avg-color")
+    crop = converter._feed_face(frame, face)
+    new = _predict_invert(crop[None])[0]
+    again = converter.patch_frame(ConvertFrame("f", frame, [face]), [new])
+    given = converter.patch_frame(ConvertFrame("f", frame, [face]), [new], [crop])
+    np.testing.assert_array_equal(given, again)
+    darker = converter.patch_frame(ConvertFrame("f", frame, [face]), [new], [crop * 0.5])
+    assert np.abs(darker.astype(int) - again.astype(int)).max() > 10  # the crop is used
+    fed = ConvertFace(face.matrix, feed_matrix=face.matrix, mask=face.mask)
+    np.testing.assert_array_equal(
+        converter.patch_frame(ConvertFrame("f", frame, [fed]), [new], [crop * 0.5]), again)
+
+
 def test_model_output_shape_is_checked() -> None:
     frame = _frame()
     faces = [ConvertFace(_matrix(60, 45, 40, 0), mask=_disc())]
