@@ -287,22 +287,27 @@ class FrameConverter:
         bottom = max(box[3] for box in boxes)
         # Faceswap compat: Faceswap warps each face into a canvas of the whole frame, holding
         # the frame (alpha 0); we warp into the region only, with the matrix moved to its
-        # origin. OpenCV's warp works in blocks of 8 columns counted from the destination's
-        # first column, and with a transparent border (several faces) a face's edge pixels
-        # depend on the block they fall in (a block partly outside the face is not computed as
-        # a block wholly inside). So the region starts at a multiple of 8 columns and its width
-        # is a multiple of 8 or reaches the frame's right edge: its blocks are the whole-frame
-        # warp's blocks, and its pixels are the whole-frame warp's (OpenCV 5 computes the
-        # coordinates in floating point: moving the origin changes a value by under 1e-3 of
-        # a level; OpenCV 4's fixed-point coordinates may move a pixel by 1/32 px).
-        # With one face (constant border) every canvas pixel is overwritten, so what the
-        # reused canvas held does not matter; with several (transparent border) OpenCV blends
-        # the face's edge pixels with what the canvas holds, so it holds the frame at alpha 0,
-        # as in Faceswap.
-        origin = left // 8 * 8
+        # origin. OpenCV's warp behaves as if it worked in blocks of 8 columns from the
+        # destination's first column: with a transparent border a face's edge pixels depend on
+        # the block they fall in. So the region's width is a multiple of 8 or reaches the
+        # frame's right edge, and it starts at a multiple of 8: its blocks are the whole-frame
+        # warp's.
+        # * One face (constant border): the region starts at its first column, rounded down
+        #   to a multiple of 8. OpenCV 5 computes the sample positions in floating point;
+        #   moving the origin changes a value by under 1e-3 of a level (OpenCV 4's fixed-point
+        #   positions may move a pixel by 1/32 px).
+        # * Several faces (transparent border): the region starts at column 0. A sample at the
+        #   edge of a face's square is either drawn or left to the canvas, so a position
+        #   changed in its last bit may change that pixel by many levels; keeping the
+        #   whole-frame warp's columns keeps those pixels Faceswap's.
+        # With one face every canvas pixel is overwritten, so what the reused canvas held does
+        # not matter; with several OpenCV blends the face's edge pixels with what the canvas
+        # holds, so it holds the frame at alpha 0, as in Faceswap.
+        several = len(frame.faces) > 1
+        origin = 0 if several else left // 8 * 8
         end = min(image.shape[1], origin - (origin - right) // 8 * 8)
         canvas = self._canvas(bottom - top, end - origin)
-        if len(frame.faces) == 1:
+        if not several:
             border = cv2.BORDER_CONSTANT
         else:
             border = cv2.BORDER_TRANSPARENT
@@ -318,8 +323,7 @@ class FrameConverter:
             cv2.warpAffine(patch, shifted, (end - origin, bottom - top), dst=canvas,
                            flags=cv2.WARP_INVERSE_MAP | interpolator, borderMode=border)
         if self.draw_transparent:
-            return self._transparent(image, canvas, (origin, top, end, bottom),
-                                     several=len(frame.faces) > 1)
+            return self._transparent(image, canvas, (origin, top, end, bottom), several)
         # The blend, result = clip(face) * alpha + background * (1 - alpha), clipped and
         # rounded, in OpenCV passes over the region the masks reach (NumPy's broadcast multiply
         # by the 1-channel alpha alone took longer than all of them): the colour is copied out

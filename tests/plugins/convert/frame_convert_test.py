@@ -428,3 +428,44 @@ def test_end_to_end_identity_model_reproduces_the_frame() -> None:
     # Faceswap compat: with mask 'none' the square's edge is blended with the black border
     # of the warp (a dark outline, as in Faceswap).
     assert difference[~inner & ~outer].max() > 20
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_several_faces_in_a_720p_frame_match_the_whole_frame_warp(transparent: bool) -> None:
+    """Two overlapping faces from alignments-file landmarks in a 720p frame (the benchmark's
+    geometry) against the whole-frame warp and blend of the same patches. With a transparent
+    border a pixel at the edge of a face's square is drawn or left depending on the last bit
+    of its sample position: a region starting at another column than the whole-frame warp's
+    changed such pixels by 17 levels here."""
+    rng = np.random.default_rng(29)
+    yy, xx = np.mgrid[:720, :1280].astype("float32")
+    frame = ((np.stack([xx / 6, yy / 4, (xx + yy) / 8], axis=-1) % 232).astype("uint8")
+             + rng.integers(0, 24, (720, 1280, 3), dtype=np.uint8))
+    first = _landmarks((732.0, 447.0), 209.0, 58.0)
+    second = first + np.array([66.3, -11.1], "float32")
+    blend = MaskBlend("extended", 64)
+    faces = faces_from_alignments(
+        [{"landmarks_xy": points,
+          "mask": {"extended": stored_landmark_mask(points, "extended").to_dict()}}
+         for points in (first, second)],
+        centering="face", coverage=1.0, input_size=64, output_size=64, mask_blend=blend)
+    predicted = [rng.random((64, 64, 3)).astype("float32") for _ in faces]
+    converter = FrameConverter(None, 64, 64, mask_blend=blend, color_adjustment="avg-color",
+                               draw_transparent=transparent)
+    result = converter.patch_frame(ConvertFrame("f", frame, faces), predicted)
+    # the whole-frame reference, from the module's own patches (what is tested is where and
+    # how they are warped and blended)
+    background = frame.astype("float32") / 255.0
+    canvas = np.dstack([background, np.zeros((720, 1280), "float32")])
+    for face, new in zip(faces, predicted, strict=True):
+        patch, matrix, interpolator, _ = converter._face_patch(frame, face, new)
+        cv2.warpAffine(patch, matrix, (1280, 720), dst=canvas,
+                       flags=cv2.WARP_INVERSE_MAP | interpolator,
+                       borderMode=cv2.BORDER_TRANSPARENT)
+    alpha = canvas[..., 3:]
+    expected = (np.clip(canvas, 0, 1) if transparent else
+                np.clip(np.clip(canvas[..., :3], 0, 1) * alpha + background * (1 - alpha), 0, 1))
+    expected = np.rint(expected * 255).astype("uint8")
+    difference = np.abs(result.astype(int) - expected.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+    assert (np.abs(result[..., :3].astype(int) - frame.astype(int)) > 10).sum() > 10000
