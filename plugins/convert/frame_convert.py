@@ -200,11 +200,13 @@ class FrameConverter:
         except Exception as err:  # noqa: BLE001  (any failure of one frame's patch)
             logger.warning("Failed to convert image: '%s'. Reason: %s. Writing the frame "
                            "unconverted.", frame.name, err)
-            return frame.name, frame.image if self._writes_in_place(frame) else frame.image.copy()
+            return frame.name, self._output(frame)
 
-    def _writes_in_place(self, frame: ConvertFrame) -> bool:
-        """Whether ``frame``'s own array is patched (``in_place`` and writable)."""
-        return self.in_place and frame.image.flags.writeable
+    def _output(self, frame: ConvertFrame) -> np.ndarray:
+        """The array a frame's result is written into: the frame's own with ``in_place`` (when
+        writable), else a copy of it."""
+        image = frame.image
+        return image if self.in_place and image.flags.writeable else image.copy()
 
     def _feed_face(self, image: np.ndarray, face: ConvertFace) -> np.ndarray:
         """The model input: the frame path warp at the input size, ``float32`` in [0, 1]."""
@@ -267,9 +269,8 @@ class FrameConverter:
         (and a writable frame) the frame's own array, patched.
         """
         image = frame.image
-        unchanged = image if self._writes_in_place(frame) else None
         if not frame.faces:
-            return image.copy() if unchanged is None else unchanged
+            return self._output(frame)
         if crops is None:
             crops = [None] * len(frame.faces)
         warps = [self._face_patch(image, face, new, crop)
@@ -280,7 +281,7 @@ class FrameConverter:
         boxes = [box for box in (reach[1] if self.draw_transparent else reach[0]
                                  for _, _, _, reach in warps) if box is not None]
         if not boxes:
-            return image.copy() if unchanged is None else unchanged
+            return self._output(frame)
         left = min(box[0] for box in boxes)
         top = min(box[1] for box in boxes)
         right = max(box[2] for box in boxes)
@@ -343,7 +344,7 @@ class FrameConverter:
         blended = cv2.blendLinear(foreground, background, weight, _BLEND_SCALE - weight)
         patched = cv2.addWeighted(blended, 255.0, blended, 0.0, 0.0, dtype=cv2.CV_8U)
         # Written last: a failure before this leaves an in-place frame as it came.
-        result = image.copy() if unchanged is None else unchanged
+        result = self._output(frame)
         result[top:bottom, left:right, :3] = patched
         logger.debug("Patched %s face(s) into '%s' (region %s)", len(frame.faces), frame.name,
                      (left, top, right, bottom))
